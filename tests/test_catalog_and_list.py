@@ -1,0 +1,134 @@
+"""The catalog (runbooks.yml) and the commands that read only it: --help, list."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from conftest import REPO, VENV_BIN
+
+from vedrun import catalog
+from vedrun.cli import cli
+from vedrun.errors import CatalogError
+
+SEED_RUNBOOKS = {
+    "p0-service-down": ("P0", "Complete outage", "Container crashed, Port conflict, Disk full"),
+    "p0-database-failure": ("P0", "DB inaccessible",
+                            "Container stopped, Corruption, Connection pool exhausted"),
+    "p0-memory-leak": ("P0", "OOM kill loop", "Unclosed connections, Event listeners, Large cache"),
+    "p1-login-failure": ("P1", "Users can't authenticate", "JWT secret missing, Redis down, CORS issue"),
+    "p1-payment-failure": ("P1", "Payments not processing",
+                           "Stripe API key invalid, Webhook broken, DB rollback"),
+    "p1-slow-queries": ("P1", "Database performance degraded",
+                        "Missing index, N+1 queries, Outdated statistics"),
+}
+
+
+def test_catalog_holds_the_six_seed_runbooks_with_playbooks():
+    cat = catalog.load(REPO)
+    assert set(cat.runbooks) == set(SEED_RUNBOOKS)
+    for runbook_id, (severity, scenario, causes) in SEED_RUNBOOKS.items():
+        runbook = cat.runbooks[runbook_id]
+        assert runbook.severity == severity
+        assert runbook.scenario == scenario
+        assert ", ".join(runbook.causes) == causes
+        assert runbook.playbook_path(REPO).is_file()
+    assert cat.severities["P0"].targets == {"detection": 120, "mitigation": 180, "recovery": 300,
+                                            "total": 600}
+    assert cat.severities["P1"].targets["total"] == 1800
+    assert cat.severities["P2"].targets["total"] == 7200
+
+
+def test_help_lists_the_six_runbooks():
+    result = CliRunner().invoke(cli, ["--project", str(REPO), "--help"])
+    assert result.exit_code == 0, result.output
+    for runbook_id in SEED_RUNBOOKS:
+        assert runbook_id in result.output
+    assert "Runbooks:" in result.output and "incident" in result.output
+
+
+def test_list_prints_the_seed_table_with_targets():
+    result = CliRunner().invoke(cli, ["--project", str(REPO), "list"])
+    assert result.exit_code == 0, result.output
+    assert "P0 - Complete outage or data loss (MTTR <10m 00s" in result.output
+    assert "P1 - Major feature broken or severe degradation (MTTR <30m 00s" in result.output
+    for runbook_id, (_, scenario, causes) in SEED_RUNBOOKS.items():
+        line = next(line for line in result.output.splitlines() if runbook_id in line)
+        assert scenario in line and causes in line
+
+
+def test_list_json_is_the_catalog():
+    result = CliRunner().invoke(cli, ["--project", str(REPO), "list", "--json"])
+    data = yaml.safe_load(result.output)
+    assert [r["id"] for r in data["runbooks"]] == list(SEED_RUNBOOKS)
+
+
+def test_runbook_help_shows_causes_and_options():
+    result = CliRunner().invoke(cli, ["--project", str(REPO), "p0-database-failure", "--help"])
+    assert result.exit_code == 0
+    for text in ("Connection pool exhausted", "--limit", "--check", "--incident", "--started-at",
+                 "--vault-password-file", "--yes", "--json", "--extra-vars"):
+        assert text in result.output
+
+
+def test_unknown_runbook_is_a_usage_error():
+    result = CliRunner().invoke(cli, ["--project", str(REPO), "p0-cosmic-rays"])
+    assert result.exit_code == 2
+    assert "No such command 'p0-cosmic-rays'" in result.output
+
+
+def test_missing_project_names_the_fix(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VEDRUN_PROJECT", str(tmp_path))
+    result = CliRunner().invoke(cli, ["list"])
+    assert result.exit_code == 2
+    assert "is not a vedrun project" in result.output and "VEDRUN_PROJECT" in result.output
+
+
+def test_project_is_found_from_a_subfolder(monkeypatch):
+    monkeypatch.delenv("VEDRUN_PROJECT", raising=False)
+    monkeypatch.chdir(REPO / "playbooks")
+    result = CliRunner().invoke(cli, ["list"])
+    assert result.exit_code == 0 and "p1-slow-queries" in result.output
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda d: d["runbooks"][0].pop("playbook"), "missing 'playbook'"),
+    (lambda d: d["runbooks"][0].update(severity="P9"), "severity P9 is not one of"),
+    (lambda d: d["runbooks"].append(dict(d["runbooks"][0])), "the id is used twice"),
+    (lambda d: d["runbooks"][0].update(id="Service Down"), "id must look like"),
+    (lambda d: d["severities"]["P0"]["targets"].pop("total"), "needs targets"),
+])
+def test_bad_catalog_entries_are_named(tmp_path, mutate, message):
+    data = yaml.safe_load((REPO / "runbooks.yml").read_text())
+    mutate(data)
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "runbooks.yml").write_text(yaml.safe_dump(data))
+    with pytest.raises(CatalogError, match=message):
+        catalog.load(tmp_path)
+
+
+def test_adding_a_runbook_needs_no_python(tmp_path):
+    data = yaml.safe_load((REPO / "runbooks.yml").read_text())
+    data["runbooks"].append({"id": "p2-cert-expiry", "severity": "P2", "title": "Cert Expiry",
+                             "scenario": "TLS errors", "causes": ["Renewal failed"],
+                             "quick_actions": ["Renew"], "playbook": "playbooks/cert.yml"})
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "runbooks.yml").write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(cli, ["--project", str(tmp_path), "--help"])
+    assert "p2-cert-expiry" in result.output and "P2 Cert Expiry: TLS errors" in result.output
+
+
+def test_help_does_not_import_ansible():
+    # Start-up speed is benchmarked in bench/; this guards the reason it is fast.
+    code = ("import sys; from vedrun.cli import cli\n"
+            "try:\n    cli(['--help'])\nexcept SystemExit:\n    pass\n"
+            "assert 'ansible' not in sys.modules and 'ansible_runner' not in sys.modules "
+            "and 'rich' not in sys.modules and 'jinja2' not in sys.modules, 'heavy import'")
+    started = time.monotonic()
+    subprocess.run([str(VENV_BIN / "python"), "-c", code], check=True, cwd=REPO,
+                   capture_output=True)
+    assert time.monotonic() - started < 30

@@ -1,0 +1,268 @@
+"""The engine against real ansible-runner runs of the small playbooks in tests/playbooks/.
+
+Every test here starts ansible-playbook for real (local connection, or SSH to a closed loopback
+port for the unreachable host); nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import REPO, VENV_BIN, read_everything
+
+from vedrun.cli import cli
+from vedrun.engine import Engine
+from vedrun.locks import HostLocks
+from vedrun.store import Store
+
+pytestmark = pytest.mark.ansible
+
+
+def vedrun(*args, **kwargs):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False, **kwargs)
+
+
+def inv(project: Path) -> str:
+    return str(project / "inventory")
+
+
+def test_recovery_stamps_the_timeline_in_order(env, project, fault_dir, home):
+    (fault_dir / "local-1.fault").touch()
+    result = vedrun("p0-fake-outage", "-i", inv(project), "-l", "prod", "--started-at", "2m ago",
+                    "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["outcome"] == "recovered"
+    assert not (fault_dir / "local-1.fault").exists()
+    incident = data["incident"]
+    stamps = [incident[k] for k in ("started_at", "detected_at", "mitigated_at", "recovered_at")]
+    assert all(stamps) and stamps == sorted(stamps)
+    assert data["run"]["faults"] == {"local-1": ["marker present"]}
+    assert data["run"]["host_stats"]["local-1"]["changed"] == 1
+    assert data["run"]["host_stats"]["local-1"]["failed"] == 0
+    phases = data["run"]["phases"]
+    assert list(phases) == ["detect", "mitigate", "verify"]
+    assert phases["detect"]["ended_at"] == incident["detected_at"]
+    assert phases["verify"]["ended_at"] == incident["recovered_at"]
+    total = next(row for row in data["mttr"] if row["phase"] == "total")
+    assert 120 <= total["seconds"] < 200 and total["breached"] is False
+    # the records a user reads
+    shown = vedrun("incident", "show", incident["id"])
+    assert "detected (run #1)" in shown.output and "recovered (run #1)" in shown.output
+    assert incident["id"] in (home / "INCIDENTS.md").read_text()
+    metrics = json.loads(vedrun("metrics", "--json").output)
+    row = next(r for r in metrics["runbooks"] if r["runbook"] == "p0-fake-outage"
+               and r["kind"] == "real")
+    assert row["times_used"] == 1 and row["success_rate"] == 1.0
+    assert 120 <= row["avg_mttr_seconds"] < 200
+    rca = vedrun("incident", "rca", incident["id"]).output
+    assert "marker present" in rca and "| Total |" in rca
+
+
+def test_healthy_system_changes_nothing(env, project):
+    result = vedrun("p0-fake-outage", "-i", inv(project), "-l", "prod", "--json")
+    data = json.loads(result.stdout)
+    assert result.exit_code == 0 and data["outcome"] == "no fault found"
+    assert data["run"]["host_stats"]["local-1"]["changed"] == 0
+    assert data["incident"]["detected_at"] is None and data["incident"]["recovered_at"] is None
+    assert data["incident"]["status"] == "open"
+
+
+def test_check_mode_changes_nothing_and_records_no_incident(env, project, fault_dir, home):
+    (fault_dir / "local-1.fault").touch()
+    result = vedrun("p0-fake-outage", "-i", inv(project), "-l", "prod", "--check")
+    assert result.exit_code == 0, result.output
+    assert "CHECKED" in result.output and "local-1: marker present" in result.output
+    assert (fault_dir / "local-1.fault").exists()
+    assert Store(home).incidents() == []
+
+
+def test_failed_runbook_escalates(env, project, fault_dir):
+    (fault_dir / "local-1.fault").touch()
+    result = vedrun("p0-fake-outage", "-i", inv(project), "-l", "prod",
+                    "-e", "test_fail_mitigation=true")
+    assert result.exit_code == 1, result.output
+    assert "FAILED" in result.output and "mitigation failed on purpose" in result.output
+    assert "Escalate now to level 2: On-Call Engineer" in result.output
+    assert "#ops-oncall" in result.output and "#test-experts" in result.output
+    record = Store(Path(env["VEDRUN_HOME"])).incidents()[0]
+    assert record["outcome"] == "failed" and record["detected_at"] and not record["recovered_at"]
+
+
+def test_unreachable_host_is_named_and_recorded(env, project):
+    result = vedrun("p0-fake-outage", "-i", inv(project), "-l", "unreachable")
+    assert result.exit_code == 3, result.output
+    assert "UNREACHABLE" in result.output and "dead-1" in result.output
+    run = Store(Path(env["VEDRUN_HOME"])).runs()[0]
+    assert run["outcome"] == "unreachable" and run["unreachable"] == ["dead-1"]
+
+
+def test_limit_matching_no_host_records_nothing(env, project, home):
+    result = vedrun("p0-fake-outage", "-i", inv(project), "-l", "nosuchgroup")
+    assert result.exit_code == 2
+    assert "--limit 'nosuchgroup' matches no host" in result.output
+    assert "local-1" in result.output  # it says which hosts there are
+    assert Store(home).incidents() == []
+
+
+def test_placeholder_runbook_claims_nothing(env, project):
+    result = vedrun("p0-service-down", "-i", inv(project), "-l", "prod")
+    assert result.exit_code == 6, result.output
+    assert "NOT AUTOMATED" in result.output and "Restart container" in result.output
+    record = Store(Path(env["VEDRUN_HOME"])).incidents()[0]
+    assert record["recovered_at"] is None and record["status"] == "open"
+
+
+def test_production_needs_confirmation(env):
+    env_prod = dict(env, VEDRUN_PROJECT=str(REPO))
+    result = CliRunner().invoke(cli, ["p0-service-down", "--limit", "prod"], env=env_prod)
+    assert result.exit_code == 2
+    assert "Refusing to run p0-service-down against production hosts (vps-prod-1)" in result.output
+    assert "--yes" in result.output
+    assert Store(Path(env["VEDRUN_HOME"])).incidents() == []
+
+
+def test_joining_a_resolved_incident_is_refused(env, project):
+    incident_id = json.loads(vedrun("incident", "log", "--severity", "P0", "--title", "x",
+                                    "--json").output)["id"]
+    vedrun("incident", "resolve", incident_id)
+    result = vedrun("p0-fake-outage", "-i", inv(project), "-l", "prod", "--incident", incident_id)
+    assert result.exit_code == 2 and "is resolved" in result.output
+
+
+def test_second_run_on_a_busy_host_refuses_and_names_the_holder(env, project, home):
+    with HostLocks(home, ["local-1"], "p1-slow-fake", "INC-20261126-042"):
+        result = vedrun("p0-fake-outage", "-i", inv(project), "-l", "prod")
+    assert result.exit_code == 4, result.output
+    assert f"local-1 is busy: vedrun pid {os.getpid()} running p1-slow-fake for INC-20261126-042" \
+        in result.output
+    assert Store(home).incidents() == []
+
+
+def _spawn(env, *args):
+    return subprocess.Popen([str(VENV_BIN / "vedrun"), *args], env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+def _wait_for(predicate, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+SLEEP = f"{100 + os.getpid() % 1000}.{time.time_ns() % 10**6}"  # unique to this test session
+
+
+def _sleepers() -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines()
+            if line.strip().split(None, 1)[-1] == f"sleep {SLEEP}"]
+
+
+def _ansible_children(pattern: str) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if pattern in line and "ansible" in line]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_stops_ansible_cleanly(env, project, home, signum):
+    first = _spawn(env, "p1-slow-fake", "-i", inv(project), "-l", "prod", "-e", f"test_sleep={SLEEP}")
+    try:
+        assert _wait_for(lambda: _sleepers()), "the slow task never started"
+        # while it runs, a second run on the same host is refused, naming the first
+        second = vedrun("p0-fake-outage", "-i", inv(project), "-l", "prod")
+        assert second.exit_code == 4
+        assert f"vedrun pid {first.pid} running p1-slow-fake" in second.output
+        first.send_signal(signum)
+        output, _ = first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 130, output
+    assert "ABORTED" in output and f"stopped by {signum.name}" in output
+    assert _wait_for(lambda: not _sleepers(), 10), f"orphans: {_sleepers()}"
+    assert not _ansible_children(str(project / "playbooks" / "slow.yml"))
+    run = Store(home).runs()[0]
+    assert run["outcome"] == "aborted" and run["ended_at"]
+    assert Store(home).incidents()[0]["outcome"] == "aborted"
+    # the lock is free again
+    again = vedrun("p0-fake-outage", "-i", inv(project), "-l", "prod")
+    assert again.exit_code == 0, again.output
+
+
+def test_lock_of_a_killed_run_is_reclaimed(env, project, home):
+    victim = _spawn(env, "p1-slow-fake", "-i", inv(project), "-l", "prod", "-e", f"test_sleep={SLEEP}")
+    assert _wait_for(lambda: _sleepers()), "the slow task never started"
+    os.killpg(victim.pid, signal.SIGKILL)  # kill -9 of vedrun and its ansible: no cleanup at all
+    victim.wait(10)
+    for line in _sleepers():  # kill -9 allows no cleanup: the module's own process is left over
+        os.kill(int(line.split()[0]), signal.SIGKILL)
+    result = vedrun("p0-fake-outage", "-i", inv(project), "-l", "prod")
+    assert result.exit_code == 0, result.output
+    runs = Store(home).runs()
+    assert runs[0]["outcome"] == "aborted" and "died" in runs[0]["error"]
+
+
+def test_ctrl_c_works_again_after_a_run(env, project, home):
+    engine = Engine(project, home)
+    plan = engine.plan("p1-slow-fake", inventory=inv(project), limit="prod")
+    before = signal.getsignal(signal.SIGINT)
+    timer = threading.Timer(0.1, lambda: _wait_for(lambda: _sleepers())
+                            and os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    outcome = engine.execute(plan, extravars={"test_sleep": SLEEP})
+    timer.join()
+    assert outcome.outcome == "aborted" and outcome.exit_code == 130
+    assert signal.getsignal(signal.SIGINT) is before
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+
+
+def test_planted_secret_is_nowhere(env, project, home, planted_vault, capfd):
+    secret, password = planted_vault
+    extra_secret = "EXTRA-TOKEN-5f1d2c9a"
+    result = vedrun("p1-secret-leak", "-i", inv(project), "-l", "prod",
+                    "--vault-password-file", str(password), "-e", f"api_token={extra_secret}",
+                    "--json")
+    assert result.exit_code == 1, result.output  # the playbook fails on purpose, naming the secret
+    data = json.loads(result.stdout)
+    assert "cannot log in with ********" in data["message"]
+    # the secret really went through the run: ansible saw it (masked in what vedrun kept)
+    stdout_file = Path(data["artifacts_dir"]) / "stdout"
+    assert "the secret is ******** and the extra one is ********" in stdout_file.read_text()
+    evidence = Path(data["evidence_dir"]) / "local-1" / "env.txt"
+    assert evidence.read_text() == "JWT_SECRET=********\n"
+    incident_id = data["incident"]["id"]
+    rca = vedrun("incident", "rca", incident_id).output
+    shown = vedrun("incident", "show", incident_id, "--json").output
+    everything = "\n".join([result.output, rca, shown, capfd.readouterr().out,
+                            read_everything(home)])
+    for planted in (secret, extra_secret):
+        assert planted not in everything
+    assert (home / "INCIDENTS.md").is_file() and (home / "incidents.db").is_file()
+
+
+def test_artifacts_are_rotated(env, project, home, monkeypatch):
+    monkeypatch.setenv("VEDRUN_KEEP_ARTIFACTS", "2")
+    for _ in range(3):
+        assert vedrun("p1-noop", "-i", inv(project), "-l", "prod").exit_code == 0
+    kept = list(home.glob("incidents/*/runs/*/artifacts"))
+    assert len(kept) == 2
+    assert len(Store(home).runs()) == 3  # the records stay
+    shown = vedrun("incident", "list").output
+    oldest = Store(home).incidents()[-1]["id"]
+    assert oldest in shown
+    assert "(rotated away)" in vedrun("incident", "show", oldest).output
