@@ -266,3 +266,20 @@ def test_artifacts_are_rotated(env, project, home, monkeypatch):
     oldest = Store(home).incidents()[-1]["id"]
     assert oldest in shown
     assert "(rotated away)" in vedrun("incident", "show", oldest).output
+
+
+def test_inventory_changes_are_seen_at_once(env, project, home):
+    engine = Engine(project, home)
+    inventory = Path(inv(project))
+    assert engine.hosts(inventory, "prod") == (["local-1"], "test")
+    hosts_file = inventory / "hosts.yml"
+    hosts_file.write_text(hosts_file.read_text().replace(
+        "        local-1:\n", "        local-1:\n          ansible_connection: local\n"
+        "        local-3:\n", 1))
+    assert engine.hosts(inventory, "prod")[0] == ["local-1", "local-3"]
+    script = inventory / "dynamic.sh"  # a dynamic inventory is never remembered
+    script.write_text("#!/bin/sh\necho '{}'\n")
+    script.chmod(0o755)
+    from vedrun.engine import _inventory_key
+
+    assert _inventory_key(inventory, "prod", project / "ansible.cfg") is None

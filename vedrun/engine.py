@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -64,6 +66,28 @@ class Outcome:
     message: str = ""
 
 
+def _inventory_key(inventory: Path, limit: str | None, config: Path) -> str | None:
+    """A key that changes whenever a file of a static inventory (or ansible.cfg) changes;
+    None for a dynamic inventory (a script or an inventory plugin), which is never cached."""
+    files = sorted(p for p in inventory.rglob("*") if p.is_file()) if inventory.is_dir() \
+        else [inventory]
+    parts = [f"limit={limit}"]
+    for path in [*files, config]:
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        relative = path.relative_to(inventory).parts if path.is_relative_to(inventory) else ()
+        if relative and relative[0] not in ("group_vars", "host_vars"):
+            if info.st_mode & 0o111:
+                return None  # an executable inventory script
+            if path.suffix in (".yml", ".yaml") and "\nplugin:" in "\n" + path.read_text(
+                    encoding="utf-8", errors="replace"):
+                return None  # an inventory plugin (cloud, Docker...): its hosts change by themselves
+        parts.append(f"{path}:{info.st_mtime_ns}:{info.st_size}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 class Engine:
     def __init__(self, project: str | os.PathLike | None = None,
                  home: str | os.PathLike | None = None):
@@ -103,7 +127,29 @@ class Engine:
         return path.resolve()
 
     def hosts(self, inventory: Path, limit: str | None) -> tuple[list[str], str]:
-        """The hosts a run would touch, and the inventory's `vedrun_environment`."""
+        """The hosts a run would touch, and the inventory's `vedrun_environment`.
+
+        Resolved by ansible's own InventoryManager (its patterns, plugins and groups), and
+        remembered for a static inventory until one of its files changes: importing ansible
+        costs a quarter of a second on every run otherwise."""
+        key = _inventory_key(inventory, limit, self.project / "ansible.cfg")
+        cache = self.home / "cache" / "hosts.json"
+        if key is not None:
+            try:
+                known = json.loads(cache.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                known = {}
+            if key in known:
+                return known[key]["hosts"], known[key]["environment"]
+        hosts, environment = self._resolve_hosts(inventory, limit)
+        if key is not None:
+            from vedrun.reports import atomic_write
+
+            known[key] = {"hosts": hosts, "environment": environment}
+            atomic_write(cache, json.dumps(dict(list(known.items())[-50:])))
+        return hosts, environment
+
+    def _resolve_hosts(self, inventory: Path, limit: str | None) -> tuple[list[str], str]:
         os.environ.setdefault("ANSIBLE_CONFIG", str(self.project / "ansible.cfg"))
         from ansible.inventory.manager import InventoryManager  # heavy: only for a run
         from ansible.parsing.dataloader import DataLoader

@@ -319,9 +319,11 @@ class Store:
                 self._log(conn, incident_id, span["ended_at"], "phase",
                           f"run #{run_id}: {phase} phase ended")
         # a check after a recovery ("no fault found") confirms it; it does not replace it
-        sets = ["outcome = CASE WHEN ? = 'no fault found' AND recovered_at IS NOT NULL "
-                "THEN outcome ELSE ? END", "updated_at = ?"]
-        params = [outcome, outcome, stamp]
+        # and a check run changes nothing, its outcome included
+        sets = ["outcome = CASE WHEN ? = 'checked' THEN outcome "
+                "WHEN ? = 'no fault found' AND recovered_at IS NOT NULL THEN outcome ELSE ? END",
+                "updated_at = ?"]
+        params = [outcome, outcome, outcome, stamp]
         for column in ("detected_at", "mitigated_at", "recovered_at"):
             if timeline.get(column):
                 sets.append(f"{column} = COALESCE({column}, ?)")

@@ -1,0 +1,123 @@
+"""vedrun's benchmarks; results go to docs/benchmarks.md. Run: `make bench`.
+
+1. start-up: `vedrun --help` and `vedrun incident list` (a store of 200 incidents), wall time
+   of the whole process, median of N runs. Goal: under 0.3 s (ansible is not imported).
+2. overhead: the same playbook (the healthy-system probes of tests/playbooks/noop.yml against
+   localhost) through plain `ansible-playbook` and through `vedrun`, which also opens and
+   closes an incident, keeps artifacts and renders INCIDENTS.md. Goal: ratio under 1.10.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
+
+from conftest import make_project  # noqa: E402 - the test project is the benchmark's too
+
+STARTUP_RUNS = int(os.environ.get("BENCH_STARTUP_RUNS", 20))
+OVERHEAD_RUNS = int(os.environ.get("BENCH_OVERHEAD_RUNS", 7))
+PROBES = [int(n) for n in os.environ.get("BENCH_PROBES", "10,40").split(",")]
+
+
+def wall(cmd: list[str], env: dict) -> float:
+    started = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="vedrun-bench-"))
+    (work / "faults").mkdir()
+    project = make_project(work / "project", work / "faults")
+    home = work / "home"
+    env = {**os.environ, "VEDRUN_PROJECT": str(project), "VEDRUN_HOME": str(home),
+           "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "ANSIBLE_NOCOLOR": "1"}
+    from vedrun.store import Store
+
+    store = Store(home)
+    for n in range(200):
+        store.open_incident(severity="P1", title=f"benchmark incident {n}")
+    store.close()
+
+    vedrun = str(BIN / "vedrun")
+    startup = {}
+    for label, cmd in (("vedrun --help", [vedrun, "--help"]),
+                       ("vedrun incident list (200 incidents)", [vedrun, "incident", "list"])):
+        wall(cmd, env)  # warm the page cache
+        startup[label] = [wall(cmd, env) for _ in range(STARTUP_RUNS)]
+
+    inventory = str(project / "inventory")
+    playbook = str(project / "playbooks" / "noop.yml")
+    plain_env = {**env, "ANSIBLE_CONFIG": str(project / "ansible.cfg")}
+    overhead = {}
+    for probes in PROBES:
+        plain_cmd = [str(BIN / "ansible-playbook"), "-i", inventory, "-l", "prod", playbook,
+                     "-e", f"test_probes={probes}"]
+        vedrun_cmd = [vedrun, "p1-noop", "-i", inventory, "-l", "prod",
+                      "-e", f"test_probes={probes}"]
+        wall(plain_cmd, plain_env)
+        wall(vedrun_cmd, env)
+        plain, wrapped = [], []
+        for _ in range(OVERHEAD_RUNS):  # interleaved, so that drift hits both alike
+            plain.append(wall(plain_cmd, plain_env))
+            wrapped.append(wall(vedrun_cmd, env))
+        overhead[probes] = (plain, wrapped)
+
+    lines = [
+        "# Benchmarks",
+        "",
+        "Measured by `make bench` (`bench/run.py`); this file is written by it, numbers are never",
+        "typed in. Wall time of whole processes, median (min-max).",
+        "",
+        f"- Measured: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()}: "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} "
+        f"{platform.release()}",
+        "",
+        f"## Start-up (goal: under 0.3 s; {STARTUP_RUNS} runs each)",
+        "",
+        "| command | median | min - max | goal met |",
+        "|---|---|---|---|",
+    ]
+    for label, times in startup.items():
+        median = statistics.median(times)
+        lines.append(f"| `{label}` | {median:.3f} s | {min(times):.3f} - {max(times):.3f} s | "
+                     f"{'yes' if median < 0.3 else 'NO'} |")
+    lines += [
+        "",
+        f"## Overhead over plain ansible-playbook (goal: ratio under 1.10; {OVERHEAD_RUNS} runs "
+        "each, interleaved)",
+        "",
+        "The same playbook, `tests/playbooks/noop.yml` with N probes on localhost (a",
+        "healthy-system runbook run: probes only). vedrun's run also parses the inventory, opens",
+        "the incident, locks the host, keeps scrubbed artifacts and renders INCIDENTS.md.",
+        "",
+        "| probes | `ansible-playbook` | `vedrun p1-noop` | added | ratio | goal met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for probes, (plain, wrapped) in overhead.items():
+        ratio = statistics.median(wrapped) / statistics.median(plain)
+        lines.append(
+            f"| {probes} | {statistics.median(plain):.2f} s ({min(plain):.2f} - {max(plain):.2f}) "
+            f"| {statistics.median(wrapped):.2f} s ({min(wrapped):.2f} - {max(wrapped):.2f}) "
+            f"| {statistics.median(wrapped) - statistics.median(plain):+.2f} s | {ratio:.3f} "
+            f"| {'yes' if ratio < 1.10 else 'NO'} |")
+    lines.append("")
+    out = REPO / "docs" / "benchmarks.md"
+    out.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
