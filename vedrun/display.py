@@ -80,7 +80,8 @@ class LiveView:
             (f"[green]{p} ✓[/]" if (state.phases.get(p) or {}).get("ended_at") else f"[dim]{p}[/]")
             for p in PHASES)
         table = Table(title=f"{self._title}   {human(time.monotonic() - self._start)}",
-                      caption=f"{phases}\n[dim]{state.task}[/]", title_justify="left")
+                      caption=f"{phases}\n[dim]{state.task}[/]", title_justify="left",
+                      min_width=76)
         for column in ("host", "ok", "changed", "failed", "unreachable"):
             table.add_column(column, justify="left" if column == "host" else "right")
         for host, counts in sorted(state.hosts.items()):
