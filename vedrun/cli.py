@@ -14,7 +14,7 @@ import click
 
 from vedrun.errors import Exit, VedrunError
 
-STATIC_COMMANDS = ("list", "health", "incident", "metrics")
+STATIC_COMMANDS = ("list", "health", "incident", "metrics", "lab")
 
 
 class VedrunClickError(click.ClickException):
@@ -572,5 +572,92 @@ def incident_rca(ctx, incident_id, output):
         click.echo(text, nl=False)
 
 
+# -- the drill lab ---------------------------------------------------------------------------
+@cli.group()
+def lab():
+    """The drill lab: the production stack on this machine."""
+
+
+class _TaskLines:
+    """`lab up` progress: one line per task that changed something or failed."""
+
+    def __init__(self):
+        self._seen = 0
+        self._failures = 0
+
+    def update(self, state) -> None:
+        for failure in state.failures[self._failures:]:
+            click.secho(f"  FAILED {failure['task']}: {failure['msg']}", fg="red")
+        self._failures = len(state.failures)
+        if state.task and state.task != getattr(self, "_task", None):
+            self._task = state.task
+            click.echo(f"  {state.task}")
+
+
+def _lab_table(project) -> bool:
+    from vedrun.lab import status
+
+    found, checks = status(project)
+    if found:
+        click.echo(f"{'container':<22} {'state':<10} status")
+        for row in sorted(found, key=lambda r: r.get("Names", "")):
+            click.echo(f"{row.get('Names', ''):<22} {row.get('State', ''):<10} {row.get('Status', '')}")
+        click.echo()
+    for check in checks:
+        click.secho(f"{'ok  ' if check.ok else 'FAIL'}  {check.name:<16} {check.detail}",
+                    fg=None if check.ok else "red")
+    return all(check.ok for check in checks)
+
+
+@lab.command("up")
+@click.pass_context
+def lab_up(ctx):
+    """Build what is missing and start the stack healthy."""
+    engine = _engine(ctx)
+    click.echo("Bringing the drill lab up (the first time builds the images: a few minutes)...")
+    result = engine.lab("present", on_change=_TaskLines().update)
+    if result.rc != 0:
+        for failure in result.state.failures:
+            click.secho(f"FAILED {failure['task']}: {failure['msg']}", fg="red")
+        raise VedrunClickError(VedrunError(
+            f"The lab did not come up (ansible rc {result.rc}). Details: "
+            f"{result.artifacts_dir / 'stdout'}"))
+    changed = sum(c.changed for c in result.state.hosts.values())
+    click.echo(f"Lab is up ({changed} change{'s' if changed != 1 else ''}).\n")
+    sys.exit(Exit.OK if _lab_table(engine.project) else Exit.FAILED)
+
+
+@lab.command("status")
+@click.pass_context
+def lab_status(ctx):
+    """Each lab container and each service check."""
+    from vedrun.paths import find_project
+
+    healthy = _lab_table(find_project(ctx.find_root().obj.get("project")))
+    sys.exit(Exit.OK if healthy else Exit.FAILED)
+
+
+@lab.command("down")
+@click.pass_context
+def lab_down(ctx):
+    """Remove the lab's containers and state (images stay as a cache)."""
+    engine = _engine(ctx)
+    result = engine.lab("absent", on_change=_TaskLines().update)
+    if result.rc != 0:
+        raise VedrunClickError(VedrunError(
+            f"Removing the lab failed (ansible rc {result.rc}): {result.artifacts_dir / 'stdout'}"))
+    from vedrun.lab import containers
+
+    left = containers()
+    if left:
+        raise VedrunClickError(VedrunError(
+            "Lab containers are still there: " + ", ".join(r.get("Names", "?") for r in left)))
+    click.echo("Lab is down: no lab container, no lab state left.")
+
+
 def main() -> None:
     cli(prog_name="vedrun")
+
+
+if __name__ == "__main__":
+    main()

@@ -313,12 +313,26 @@ class Engine:
         keep = keep if keep is not None else int(os.environ.get(KEEP_ARTIFACTS_ENV,
                                                                 DEFAULT_KEEP_ARTIFACTS))
         folders = [p for pattern in ("incidents/*/runs/*/artifacts", "checks/*/artifacts",
-                                     "health/*/artifacts")
+                                     "health/*/artifacts", "lab/*/artifacts")
                    for p in self.home.glob(pattern) if p.is_dir()]
         folders.sort(key=lambda p: p.stat().st_mtime, reverse=True)
         for folder in folders[keep:]:
             shutil.rmtree(folder, ignore_errors=True)
         return max(0, len(folders) - keep)
+
+    # -- lab ---------------------------------------------------------------------------
+    def lab(self, state: str, on_change: Callable[[RunState], None] | None = None) -> RunResult:
+        """Run playbooks/lab.yml on this machine: state present (up) or absent (down)."""
+        stamp = iso(now()).replace(":", "").replace("-", "").replace(".", "")
+        inventory = self.project / "inventory" / "controller"
+        with HostLocks(self.home, ["lab"], f"lab {state}", None):
+            runner = RunbookRunner(
+                project=self.project, playbook=self.project / "playbooks" / "lab.yml",
+                inventory=inventory, run_dir=self.home / "lab" / f"{stamp}-{os.getpid()}",
+                ident="run", extravars={"lab_stack_state": state}, on_change=on_change)
+            result = runner.run()
+        self.prune_artifacts()
+        return result
 
     # -- health ------------------------------------------------------------------------
     def health(self, *, inventory=None, limit=None, extravars: dict | None = None,

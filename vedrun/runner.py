@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -355,6 +356,8 @@ class RunbookRunner:
                     limit=self.limit,
                     cmdline=" ".join(_quote(arg) for arg in cmdline) or None,
                     envvars={
+                        # the ansible of vedrun's own environment, even when it is not activated
+                        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
                         "ANSIBLE_CONFIG": str(self.project / "ansible.cfg"),
                         "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir),
                         "ANSIBLE_NOCOLOR": "1",

@@ -1,0 +1,1 @@
+"""vedapi: the drill lab stand-in for the vedfinance production API."""

@@ -1,0 +1,1 @@
+"""stripe_standin: the drill lab stand-in for the Stripe API."""
