@@ -88,6 +88,11 @@ def _inventory_key(inventory: Path, limit: str | None, config: Path) -> str | No
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
+def _run_name() -> str:
+    """A run's folder name: its start (UTC, sortable) and the pid, unique on this machine."""
+    return f"{iso(now()).replace(':', '').replace('-', '').replace('.', '')}-{os.getpid()}"
+
+
 class Engine:
     def __init__(self, project: str | os.PathLike | None = None,
                  home: str | os.PathLike | None = None):
@@ -251,12 +256,11 @@ class Engine:
         return self._outcome(plan, outcome, run, incident, result, evidence_dir, error)
 
     def _run_folders(self, incident: dict | None) -> tuple[Path, Path]:
-        stamp = iso(now()).replace(":", "").replace("-", "").replace(".", "")
         if incident is None:
-            base = self.home / "checks" / f"{stamp}-{os.getpid()}"
+            base = self.home / "checks" / _run_name()
             return base, base / "evidence"
         base = self.home / "incidents" / incident["id"]
-        name = f"{stamp}-{os.getpid()}"
+        name = _run_name()
         return base / "runs" / name, base / "evidence" / name
 
     @staticmethod
@@ -323,12 +327,11 @@ class Engine:
     # -- lab ---------------------------------------------------------------------------
     def lab(self, state: str, on_change: Callable[[RunState], None] | None = None) -> RunResult:
         """Run playbooks/lab.yml on this machine: state present (up) or absent (down)."""
-        stamp = iso(now()).replace(":", "").replace("-", "").replace(".", "")
         inventory = self.project / "inventory" / "controller"
         with HostLocks(self.home, ["lab"], f"lab {state}", None):
             runner = RunbookRunner(
                 project=self.project, playbook=self.project / "playbooks" / "lab.yml",
-                inventory=inventory, run_dir=self.home / "lab" / f"{stamp}-{os.getpid()}",
+                inventory=inventory, run_dir=self.home / "lab" / _run_name(),
                 ident="run", extravars={"lab_stack_state": state}, on_change=on_change)
             result = runner.run()
         self.prune_artifacts()
@@ -340,8 +343,7 @@ class Engine:
                on_change: Callable[[RunState], None] | None = None) -> RunResult:
         inv = self.resolve_inventory(inventory)
         hosts, _ = self.hosts(inv, limit)
-        stamp = iso(now()).replace(":", "").replace("-", "").replace(".", "")
-        run_dir = self.home / "health" / f"{stamp}-{os.getpid()}"
+        run_dir = self.home / "health" / _run_name()
         variables = dict(extravars or {})
         scrubber = Scrubber(secrets_from_vars(variables) | secrets_from_vaults(
             vault_files(inv), vault_password_file))
