@@ -36,13 +36,13 @@ def make_project(root: Path, fault_dir: Path) -> Path:
     shutil.copy(REPO / "ansible.cfg", root / "ansible.cfg")
     (root / "roles").symlink_to(REPO / "roles")
     shutil.copytree(TESTS / "playbooks", root / "playbooks")
-    for name in ("health.yml", "p0-service-down.yml"):
+    for name in ("health.yml", "p0-memory-leak.yml"):
         shutil.copy(REPO / "playbooks" / name, root / "playbooks" / name)
     shutil.copytree(TESTS / "inventory", root / "inventory")
     (root / "inventory" / "group_vars" / "all" / "main.yml").write_text(
         f"---\nfault_dir: {fault_dir}\n")
     catalog = yaml.safe_load((REPO / "runbooks.yml").read_text())
-    placeholder = next(r for r in catalog["runbooks"] if r["id"] == "p0-service-down")
+    placeholder = next(r for r in catalog["runbooks"] if r["id"] == "p0-memory-leak")
     catalog["runbooks"] = [*TEST_RUNBOOKS, placeholder]
     (root / "runbooks.yml").write_text(yaml.safe_dump(catalog, sort_keys=False))
     return root
@@ -97,3 +97,31 @@ def read_everything(*roots: Path) -> str:
             if path.is_file():
                 chunks.append(path.read_bytes().decode("utf-8", "replace"))
     return "\n".join(chunks)
+
+
+LAB = REPO / ".lab"
+
+
+def _engine_possible() -> str | None:
+    if shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True,
+                                                 check=False).returncode == 0:
+        return None
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return "no Docker engine answers and this is not a root Debian machine that can start one"
+    return None
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory) -> dict:
+    """The drill lab, up and healthy, once per test session (`vedrun lab up`). The last test of
+    tests/test_lab.py takes it down and checks that nothing is left."""
+    reason = _engine_possible()
+    if reason:
+        pytest.skip(reason)
+    env = {**os.environ, "VEDRUN_HOME": str(tmp_path_factory.mktemp("labhome")),
+           "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("VEDRUN_PROJECT", None)
+    up = subprocess.run([str(VENV_BIN / "vedrun"), "lab", "up"], cwd=REPO, env=env,
+                        capture_output=True, text=True, timeout=1800, check=False)
+    assert up.returncode == 0, up.stdout + up.stderr
+    return env

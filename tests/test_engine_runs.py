@@ -114,9 +114,9 @@ def test_limit_matching_no_host_records_nothing(env, project, home):
 
 
 def test_placeholder_runbook_claims_nothing(env, project):
-    result = vedrun("p0-service-down", "-i", inv(project), "-l", "prod")
+    result = vedrun("p0-memory-leak", "-i", inv(project), "-l", "prod")
     assert result.exit_code == 6, result.output
-    assert "NOT AUTOMATED" in result.output and "Restart container" in result.output
+    assert "NOT AUTOMATED" in result.output and "Heap snapshot" in result.output
     record = Store(Path(env["VEDRUN_HOME"])).incidents()[0]
     assert record["recovered_at"] is None and record["status"] == "open"
 

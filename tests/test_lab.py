@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import shutil
 import subprocess
 import time
 import urllib.error
@@ -19,36 +17,12 @@ import uuid
 
 import pytest
 from click.testing import CliRunner
-from conftest import REPO, VENV_BIN
+from conftest import LAB, REPO, VENV_BIN
 
 from vedrun.cli import cli
 
 pytestmark = pytest.mark.lab
-LAB = REPO / ".lab"
 API = "http://127.0.0.1:3001"
-
-
-def _engine_possible() -> str | None:
-    if shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True,
-                                                 check=False).returncode == 0:
-        return None
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return "no Docker engine answers and this is not a root Debian machine that can start one"
-    return None
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    reason = _engine_possible()
-    if reason:
-        pytest.skip(reason)
-    env = {**os.environ, "VEDRUN_HOME": str(tmp_path_factory.mktemp("labhome")),
-           "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("VEDRUN_PROJECT", None)
-    up = subprocess.run([str(VENV_BIN / "vedrun"), "lab", "up"], cwd=REPO, env=env,
-                        capture_output=True, text=True, timeout=1800, check=False)
-    assert up.returncode == 0, up.stdout + up.stderr
-    return env
 
 
 def secret(name: str) -> str:
