@@ -4,12 +4,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
-# the tests' own records; a user's ~/.local/share/vedrun is never touched by them
 export ANSIBLE_NOCOLOR := 1
+# records made by the test targets stay in the checkout, never in a user's ~/.local/share/vedrun
+TEST_HOME := VEDRUN_HOME=$(CURDIR)/.cache/test-home
 
-.PHONY: test demo setup system lint syntax pytest bench clean
+.PHONY: test demo setup system lint syntax pytest drills lab-down bench bench-drills clean
 
-test: setup lint pytest
+# the lab tests end with the lab down; the drills bring it up again and leave it down
+test: setup lint pytest drills lab-down
 
 setup: system $(VENV)/.installed
 
@@ -37,11 +39,20 @@ syntax: setup
 pytest: setup
 	$(BIN)/pytest -q -p no:cacheprovider
 
+drills: setup
+	$(TEST_HOME) $(BIN)/molecule test --all
+
+lab-down: setup
+	$(TEST_HOME) $(BIN)/vedrun lab down
+
 demo: setup
 	@bash scripts/demo.sh
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+bench-drills: setup
+	$(BIN)/python bench/drills.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
 from conftest import make_project  # noqa: E402 - the test project is the benchmark's too
+from publish import publish  # noqa: E402
 
 STARTUP_RUNS = int(os.environ.get("BENCH_STARTUP_RUNS", 20))
 OVERHEAD_RUNS = int(os.environ.get("BENCH_OVERHEAD_RUNS", 7))
@@ -76,16 +77,15 @@ def main() -> None:
         overhead[probes] = (plain, wrapped)
 
     lines = [
-        "# Benchmarks",
+        "## vedrun start-up and overhead",
         "",
-        "Measured by `make bench` (`bench/run.py`); this file is written by it, numbers are never",
-        "typed in. Wall time of whole processes, median (min-max).",
+        "Measured by `make bench` (`bench/run.py`): wall time of whole processes, median (min-max).",
         "",
         f"- Measured: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()}: "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} "
         f"{platform.release()}",
         "",
-        f"## Start-up (goal: under 0.3 s; {STARTUP_RUNS} runs each)",
+        f"### Start-up (goal: under 0.3 s; {STARTUP_RUNS} runs each)",
         "",
         "| command | median | min - max | goal met |",
         "|---|---|---|---|",
@@ -96,7 +96,7 @@ def main() -> None:
                      f"{'yes' if median < 0.3 else 'NO'} |")
     lines += [
         "",
-        f"## Overhead over plain ansible-playbook (goal: ratio under 1.10; {OVERHEAD_RUNS} runs "
+        f"### Overhead over plain ansible-playbook (goal: ratio under 1.10; {OVERHEAD_RUNS} runs "
         "each, interleaved)",
         "",
         "The same playbook, `tests/playbooks/noop.yml` with N probes on localhost (a",
@@ -114,8 +114,7 @@ def main() -> None:
             f"| {statistics.median(wrapped) - statistics.median(plain):+.2f} s | {ratio:.3f} "
             f"| {'yes' if ratio < 1.10 else 'NO'} |")
     lines.append("")
-    out = REPO / "docs" / "benchmarks.md"
-    out.write_text("\n".join(lines))
+    publish("engine", "\n".join(lines))
     print("\n".join(lines))
 
 

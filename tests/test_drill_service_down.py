@@ -146,3 +146,20 @@ def test_full_disk_is_reclaimed_without_touching_the_database(lab):
     after = docker("exec", "vedfinance-postgres", "psql", "-U", "postgres", "-d", "vedfinance",
                    "-Atc", "select count(*) from courses").stdout.strip()
     assert before == after == "500000"
+
+
+def test_vedrun_drill_records_a_drill_incident(lab):
+    result = vedrun(lab, "drill", "p0-service-down", "--fault", "removed", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [drill] = json.loads(result.stdout)
+    assert drill["outcome"] == "recovered" and drill["verified"] is True
+    incident = drill["incident"]
+    assert incident["kind"] == "drill" and incident["status"] == "resolved"
+    total = next(row for row in drill["mttr"] if row["phase"] == "total")
+    assert 0 < total["seconds"] < 600
+    metrics = json.loads(vedrun(lab, "metrics", "--json").stdout)
+    row = next(r for r in metrics["runbooks"]
+               if r["runbook"] == "p0-service-down" and r["kind"] == "drill")
+    assert row["times_used"] >= 1 and row["success_rate"] == 1.0
+    unknown = vedrun(lab, "drill", "p0-service-down", "--fault", "meteor")
+    assert unknown.returncode == 2 and "Drills: bad-deploy, crash, disk-full" in unknown.stderr

@@ -19,7 +19,7 @@ class PlainView:
 
     def __init__(self, stream: TextIO | None = None, err: bool = False):
         self._err = err
-        self._start = time.monotonic()
+        self._start: float | None = None
         self._phase: str | None = None
         self._failures = 0
         self._unreachable = 0
@@ -31,6 +31,8 @@ class PlainView:
         return False
 
     def update(self, state: RunState) -> None:
+        if self._start is None:  # the clock starts with the run's first event
+            self._start = time.monotonic()
         elapsed = human(time.monotonic() - self._start)
         if state.phase != self._phase and state.phase is not None:
             self._phase = state.phase

@@ -190,7 +190,8 @@ class Engine:
     def execute(self, plan: Plan, *, extravars: dict | None = None, incident_id: str | None = None,
                 started_at: datetime | None = None, vault_password_file: Path | None = None,
                 kind: str = "real", on_change: Callable[[RunState], None] | None = None,
-                on_start: Callable[[dict | None, int], None] | None = None) -> Outcome:
+                on_start: Callable[[dict | None, int], None] | None = None,
+                title: str | None = None) -> Outcome:
         store = self.store
         if incident_id:
             incident = store.incident(incident_id)
@@ -206,7 +207,8 @@ class Engine:
             elif not plan.check:  # a dry run is no incident
                 incident = store.open_incident(
                     severity=plan.runbook.severity, runbook=plan.runbook.id, kind=kind,
-                    title=f"{plan.runbook.title}: {plan.runbook.scenario}", started_at=started_at)
+                    title=title or f"{plan.runbook.title}: {plan.runbook.scenario}",
+                    started_at=started_at)
             run_dir, evidence_dir = self._run_folders(incident)
             run_id = store.start_run(
                 incident_id=incident["id"] if incident else None, runbook=plan.runbook.id,
