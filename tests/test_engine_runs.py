@@ -218,6 +218,8 @@ def test_lock_of_a_killed_run_is_reclaimed(env, project, home):
 def test_ctrl_c_works_again_after_a_run(env, project, home):
     engine = Engine(project, home)
     plan = engine.plan("p1-slow-fake", inventory=inv(project), limit="prod")
+    # as in a terminal: a process started in the background (CI) may inherit SIGINT ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     before = signal.getsignal(signal.SIGINT)
     timer = threading.Timer(0.1, lambda: _wait_for(lambda: _sleepers())
                             and os.kill(os.getpid(), signal.SIGINT))
