@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import TextIO
 
 import click
 
@@ -17,7 +16,7 @@ class PlainView:
     """Line-per-change progress for pipes, logs and CI: a line when the phase changes and one
     per failed or unreachable host."""
 
-    def __init__(self, stream: TextIO | None = None, err: bool = False):
+    def __init__(self, err: bool = False):
         self._err = err
         self._start: float | None = None
         self._phase: str | None = None

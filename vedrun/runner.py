@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -354,7 +355,7 @@ class RunbookRunner:
                     playbook=str(self.playbook),
                     inventory=str(self.inventory),
                     limit=self.limit,
-                    cmdline=" ".join(_quote(arg) for arg in cmdline) or None,
+                    cmdline=" ".join(shlex.quote(arg) for arg in cmdline) or None,
                     envvars={
                         # the ansible of vedrun's own environment, even when it is not activated
                         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -391,12 +392,6 @@ class RunbookRunner:
             except (ValueError, OSError):
                 command_file.unlink(missing_ok=True)
         self.scrubber.tree(self.artifacts_dir)
-
-
-def _quote(arg: str) -> str:
-    import shlex
-
-    return shlex.quote(arg)
 
 
 def _close_ssh_masters(control_dir: Path) -> None:
