@@ -579,17 +579,17 @@ def lab():
 
 
 class _TaskLines:
-    """`lab up` progress: one line per task that changed something or failed."""
+    """`lab up|down` progress: a line as each task starts, and one per failure."""
 
     def __init__(self):
-        self._seen = 0
+        self._task = ""
         self._failures = 0
 
     def update(self, state) -> None:
         for failure in state.failures[self._failures:]:
             click.secho(f"  FAILED {failure['task']}: {failure['msg']}", fg="red")
         self._failures = len(state.failures)
-        if state.task and state.task != getattr(self, "_task", None):
+        if state.task and state.task != self._task:
             self._task = state.task
             click.echo(f"  {state.task}")
 

@@ -195,15 +195,12 @@ class EventRecorder:
         self.state.finished = True
         if isinstance(data.get("artifact_data"), dict):
             self._read_stats(data["artifact_data"], at)
-        for key, attr in (("ok", None), ("changed", "changed"), ("failures", "failed"),
+        # the final tally wins over the live counts; ansible's "ok" includes the changed tasks
+        for key, attr in (("changed", "changed"), ("failures", "failed"),
                           ("dark", "unreachable"), ("skipped", "skipped")):
             for host, count in (data.get(key) or {}).items():
-                counts = self.state.counts(str(host))
-                if attr == "changed":
-                    counts.changed = int(count)
-                elif attr is not None:
-                    setattr(counts, attr, int(count))
-        for host, count in (data.get("ok") or {}).items():  # ansible counts changed in ok
+                setattr(self.state.counts(str(host)), attr, int(count))
+        for host, count in (data.get("ok") or {}).items():
             counts = self.state.counts(str(host))
             counts.ok = max(0, int(count) - counts.changed)
 
