@@ -1,0 +1,13 @@
+-- Read every table of the database in full (no index may answer for the heap), one statement per
+-- table; a damaged data file makes its read fail. ON_ERROR_STOP is off: each failure is reported
+-- on stderr and the scan goes on. stdout: one "schema.table|rows" line per table read.
+SET enable_indexscan = off;
+SET enable_indexonlyscan = off;
+SET enable_bitmapscan = off;
+SET statement_timeout = :'timeout';
+SELECT format('SELECT %L, count(*) FROM %I.%I', n.nspname || '.' || c.relname, n.nspname, c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
+ORDER BY 1
+\gexec
