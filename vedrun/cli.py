@@ -14,7 +14,8 @@ import click
 
 from vedrun.errors import Exit, VedrunError
 
-STATIC_COMMANDS = ("list", "health", "incident", "metrics", "lab", "drill")
+STATIC_COMMANDS = ("list", "health", "incident", "metrics", "backup", "backups", "restore", "lab",
+                   "drill")
 
 
 class VedrunClickError(click.ClickException):
@@ -214,8 +215,10 @@ def _runbook_command(runbook) -> click.Command:
         if incident_id and started_at:
             raise click.UsageError("--started-at opens a new incident; it cannot be used with "
                                    "--incident (the incident already has its start).")
-        outcome = _execute(engine, plan, extravars=_merge(extra_vars), incident_id=incident_id,
+        extravars = _merge(extra_vars)
+        outcome = _execute(engine, plan, extravars=extravars, incident_id=incident_id,
                            started_at=started_at, vault=vault_password_file, as_json=as_json)
+        outcome = _answer_questions(engine, plan, outcome, extravars, vault_password_file, as_json)
         _finish(outcome, runbook, as_json)
 
     return command
@@ -233,6 +236,25 @@ def _confirm(plan, yes: bool) -> None:
     if not click.confirm(f"Run {plan.runbook.id} against production hosts: {hosts}?"):
         raise VedrunClickError(VedrunError("Not confirmed: nothing was run or recorded.",
                                            exit_code=Exit.ABORTED))
+
+
+def _answer_questions(engine, plan, outcome, extravars, vault, as_json):
+    """A runbook that stopped before a destructive step (a restore) asks here; yes re-runs it
+    in the same incident with the confirming variable set. Without a terminal, the report says
+    which -e answers it."""
+    while outcome.outcome == "awaiting confirmation" and outcome.incident is not None:
+        if as_json or not sys.stdin.isatty():
+            return outcome
+        click.echo()
+        for host, question in sorted(outcome.confirmations.items()):
+            click.secho(f"{host}: {question.get('question', '')}", fg="yellow", bold=True)
+        if not click.confirm("Go ahead?", default=False):
+            click.echo("Not confirmed: nothing more was changed; the incident stays open.")
+            return outcome
+        extravars = {**extravars, **outcome.confirming_vars()}
+        outcome = _execute(engine, plan, extravars=extravars, incident_id=outcome.incident["id"],
+                           started_at=None, vault=vault, as_json=as_json)
+    return outcome
 
 
 def _execute(engine, plan, *, extravars, incident_id, started_at, vault, as_json,
@@ -276,6 +298,181 @@ def _finish(outcome, runbook, as_json: bool) -> None:
     else:
         report(outcome, runbook)
     sys.exit(outcome.exit_code)
+
+
+# -- backups ---------------------------------------------------------------------------
+def _where_options(func):
+    for option in reversed([
+        click.option("-i", "--inventory", help="Inventory file or folder. Default: inventory/production."),
+        click.option("-l", "--limit", help="Only these hosts or groups (Ansible pattern), e.g. prod."),
+        click.option("--vault-password-file", type=click.Path(exists=True, dir_okay=False),
+                     envvar="VEDRUN_VAULT_PASSWORD_FILE", help="Decrypts the inventory's vault."),
+        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+    ]):
+        func = option(func)
+    return func
+
+
+def _operation(ctx, playbook, *, inventory, limit, vault, extravars=None, check=False):
+    engine = _engine(ctx)
+    result, hosts = engine.operation(playbook, inventory=inventory, limit=limit,
+                                     extravars=extravars or {}, check=check,
+                                     vault_password_file=Path(vault) if vault else None)
+    return engine, result, hosts
+
+
+def _operation_failures(result) -> list[str]:
+    state = result.state
+    lines = [f"{host}: UNREACHABLE — {msg}" for host, msg in sorted(state.unreachable.items())]
+    lines += [f"{f['host']}: {f['task']}: {f['msg']}" for f in state.failures]
+    if not lines and result.rc != 0:
+        lines.append(f"ansible ended with rc {result.rc} ({result.status}); see {result.artifacts_dir}")
+    return lines
+
+
+def _operation_exit(result) -> int:
+    if result.state.unreachable:
+        return Exit.UNREACHABLE
+    return Exit.OK if result.rc == 0 else Exit.FAILED
+
+
+def _size(num: int | None) -> str:
+    value = float(num or 0)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.1f} {unit}" if unit != "B" else f"{int(value)} B"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+@cli.command()
+@_where_options
+@click.option("--fetch", is_flag=True, help="Also copy the backup to this machine (<home>/backups/HOST/).")
+@click.pass_context
+def backup(ctx, inventory, limit, vault_password_file, as_json, fetch):
+    """Take a verified backup of the database on each host.
+
+    Runs playbooks/backup-database.yml: pg_dump in custom format inside the PostgreSQL
+    container, row counts of every table in the same snapshot, SHA-256 and pg_restore --list;
+    only then is the manifest written that makes it a verified backup. Retention removes the
+    oldest beyond vedrun_postgres_backup_keep. Exit 0 when every host has a new verified backup."""
+    engine = _engine(ctx)
+    extravars = {"postgres_backup_fetch": fetch, "vedrun_backups_dir": str(engine.home / "backups")}
+    _, result, hosts = _operation(ctx, "backup-database", inventory=inventory, limit=limit,
+                                  vault=vault_password_file, extravars=extravars)
+    taken = result.state.results.get("vedrun_backups", {})
+    failures = _operation_failures(result)
+    if as_json:
+        _emit_json({"backups": taken, "failures": failures, "rc": result.rc})
+    else:
+        for host in hosts:
+            item = taken.get(host)
+            if not item or not item.get("verified_at"):
+                continue
+            click.secho(f"{host}: backup {item['name']} verified", fg="green", bold=True)
+            click.echo(f"  taken {item['taken_at']}, {_size(item.get('size_bytes'))}, "
+                       f"{item.get('rows', 0):,} rows in {len(item.get('tables', {}))} tables, "
+                       f"sha256 {item.get('sha256', '')[:16]}...")
+            click.echo(f"  on the host: {item.get('path')}")
+            if fetch:
+                click.echo(f"  copied to:   {engine.home / 'backups' / host / item['file']}")
+        for line in failures:
+            click.secho(f"FAILED {line}", fg="red")
+    sys.exit(_operation_exit(result))
+
+
+@cli.command()
+@_where_options
+@click.pass_context
+def backups(ctx, inventory, limit, vault_password_file, as_json):
+    """List the verified backups on each host, newest first."""
+    _, result, hosts = _operation(ctx, "list-backups", inventory=inventory, limit=limit,
+                                  vault=vault_password_file)
+    listing = result.state.results.get("vedrun_backup_list", {})
+    failures = _operation_failures(result)
+    if as_json:
+        _emit_json({"hosts": listing, "failures": failures, "rc": result.rc})
+    else:
+        for host in hosts:
+            found = (listing.get(host) or {}).get("backups", [])
+            if host not in listing:
+                continue
+            click.secho(f"{host}: {len(found)} verified backup(s)", bold=True)
+            for item in found:
+                click.echo(f"  {item['name']}  taken {item['taken_at']}  {_size(item.get('size_bytes')):>10}"
+                           f"  {item.get('rows', 0):>10,} rows")
+            for problem in (listing.get(host) or {}).get("problems", []):
+                click.secho(f"  skipped {problem}", fg="yellow")
+        for line in failures:
+            click.secho(f"FAILED {line}", fg="red")
+    sys.exit(_operation_exit(result))
+
+
+@cli.command()
+@_where_options
+@click.option("--backup", "backup_name", default="latest", show_default=True,
+              help="Backup to restore, by name (see `vedrun backups`), or latest.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask: for automation that has decided already.")
+@click.option("--incident", "incident_id", metavar="ID", help="Note the restore in this incident's timeline.")
+@click.pass_context
+def restore(ctx, inventory, limit, vault_password_file, as_json, backup_name, yes, incident_id):
+    """Replace the database with a verified backup (asks first).
+
+    First a dry run names the backup on each host and checks its checksum and contents. After
+    confirmation, playbooks/restore-database.yml restores it into a new database in one
+    transaction, compares every table's rows with the manifest, and only then swaps it in. The
+    live database is kept under a dated name (vedfinance_before_restore_...), never dropped.
+    Writes made after the backup was taken are not in it."""
+    engine = _engine(ctx)
+    if incident_id:
+        engine.store.incident(incident_id)  # an unknown id fails here, before anything runs
+    variables = {"postgres_backup_name": backup_name}
+    _, dry, hosts = _operation(ctx, "restore-database", inventory=inventory, limit=limit,
+                               vault=vault_password_file, extravars=variables, check=True)
+    planned = dry.state.results.get("vedrun_restores", {})
+    failures = _operation_failures(dry)
+    if failures or dry.rc != 0:
+        for line in failures:
+            click.secho(f"FAILED {line}", fg="red", err=as_json)
+        raise VedrunClickError(VedrunError("Nothing was restored: the backup could not be used "
+                                           "(see above).", exit_code=_operation_exit(dry) or Exit.FAILED))
+    for host in hosts:
+        item = planned.get(host, {})
+        chosen = item.get("backup", {})
+        click.secho(f"{host}: restore {chosen.get('name')} (taken {chosen.get('taken_at')}, "
+                    f"{chosen.get('rows', 0):,} rows, {_size(chosen.get('size_bytes'))}) over "
+                    f"{item.get('database')}; the current one is kept as "
+                    f"{item.get('database')}_before_restore_<time>. "
+                    f"Writes after {chosen.get('taken_at')} are lost.", fg="yellow", err=as_json)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise VedrunClickError(VedrunError(
+                "Refusing to restore without confirmation, and there is no terminal to ask. "
+                "Add --yes once you have decided.", exit_code=Exit.USAGE))
+        if not click.confirm("Restore now?", default=False):
+            raise VedrunClickError(VedrunError("Not confirmed: nothing was restored.",
+                                               exit_code=Exit.ABORTED))
+    variables["postgres_backup_restore_confirm"] = True
+    _, result, _ = _operation(ctx, "restore-database", inventory=inventory, limit=limit,
+                              vault=vault_password_file, extravars=variables)
+    done = result.state.results.get("vedrun_restores", {})
+    failures = _operation_failures(result)
+    if incident_id:
+        for host, item in sorted(done.items()):
+            engine.store.add_note(incident_id, f"restore of {item['backup']['name']} on {host} "
+                                  f"(recovery point {item.get('recovery_point')}); previous "
+                                  f"database kept as {item.get('replaced_by')}")
+        engine.render()
+    if as_json:
+        _emit_json({"restores": done, "failures": failures, "rc": result.rc})
+    else:
+        for host, item in sorted(done.items()):
+            click.secho(f"{host}: restored {item['backup']['name']} in {item.get('seconds')} s; "
+                        f"rows match the manifest; previous database kept as {item.get('replaced_by')}",
+                        fg="green", bold=True)
+        for line in failures:
+            click.secho(f"FAILED {line}", fg="red")
+    sys.exit(_operation_exit(result))
 
 
 # -- list, health, metrics -------------------------------------------------------------------

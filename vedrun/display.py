@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 
 import click
@@ -96,12 +97,19 @@ def report(outcome, runbook) -> None:
     """The end-of-run summary: outcome, timeline, MTTR against targets, where things are."""
     incident = outcome.incident
     headline = outcome.outcome.upper()
-    color = {"recovered": "green", "no fault found": "green", "checked": "cyan"}.get(
-        outcome.outcome, "red")
+    color = {"recovered": "green", "no fault found": "green", "checked": "cyan",
+             "awaiting confirmation": "yellow"}.get(outcome.outcome, "red")
     click.echo()
     click.secho(f"{runbook.id} ({runbook.severity} {runbook.title}): {headline}", fg=color, bold=True)
     if outcome.message:
         click.echo(f"  {outcome.message}")
+    if outcome.outcome == "awaiting confirmation" and incident is not None:
+        run = outcome.run or {}
+        where = (f" -i {shlex.quote(run['inventory'])}" if run.get("inventory") else "") + (
+            f" --limit {shlex.quote(run['limit'])}" if run.get("limit") else "")
+        answers = " ".join(f"-e {name}=true" for name in outcome.confirming_vars())
+        click.secho(f"  Nothing destructive was done. To go ahead: vedrun {runbook.id} --incident "
+                    f"{incident['id']}{where} {answers}", fg="yellow")
     state = outcome.state
     if state is not None:
         found = {h: f for h, f in state.faults.items() if f}

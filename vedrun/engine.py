@@ -30,6 +30,7 @@ EXIT_BY_OUTCOME = {
     "unreachable": Exit.UNREACHABLE,
     "aborted": Exit.ABORTED,
     "not automated": Exit.NOT_AUTOMATED,
+    "awaiting confirmation": Exit.CONFIRM,
 }
 KEEP_ARTIFACTS_ENV = "VEDRUN_KEEP_ARTIFACTS"
 DEFAULT_KEEP_ARTIFACTS = 200  # runs whose ansible artifacts are kept, newest first
@@ -64,6 +65,15 @@ class Outcome:
     evidence_dir: Path | None = None
     artifacts_dir: Path | None = None
     message: str = ""
+
+    @property
+    def confirmations(self) -> dict[str, dict]:
+        """Questions the runbook stopped on, per host ({variable, question, ...})."""
+        return self.state.confirmations if self.state is not None else {}
+
+    def confirming_vars(self) -> dict[str, bool]:
+        """The extra variables that answer yes to every question of this run."""
+        return {str(q["variable"]): True for q in self.confirmations.values() if q.get("variable")}
 
 
 def _inventory_key(inventory: Path, limit: str | None, config: Path) -> str | None:
@@ -274,6 +284,10 @@ class Engine:
         if state.unreachable:
             return "unreachable", "unreachable: " + ", ".join(
                 f"{host} ({msg})" for host, msg in sorted(state.unreachable.items()))
+        if state.confirmations and not plan.check:
+            questions = "; ".join(f"{host}: {q.get('question', '')}"
+                                  for host, q in sorted(state.confirmations.items()))
+            return "awaiting confirmation", questions
         if result.rc != 0 or result.status != "successful":
             failed = "; ".join(f"{f['host']}: {f['task']}: {f['msg']}" for f in state.failures[:5])
             return "failed", failed or f"ansible ended with rc {result.rc} ({result.status})"
@@ -319,7 +333,8 @@ class Engine:
         keep = keep if keep is not None else int(os.environ.get(KEEP_ARTIFACTS_ENV,
                                                                 DEFAULT_KEEP_ARTIFACTS))
         folders = [p for pattern in ("incidents/*/runs/*/artifacts", "checks/*/artifacts",
-                                     "health/*/artifacts", "lab/*/artifacts")
+                                     "health/*/artifacts", "lab/*/artifacts",
+                                     "operations/*/artifacts")
                    for p in self.home.glob(pattern) if p.is_dir()]
         folders.sort(key=lambda p: p.stat().st_mtime, reverse=True)
         for folder in folders[keep:]:
@@ -338,6 +353,27 @@ class Engine:
             result = runner.run()
         self.prune_artifacts()
         return result
+
+    # -- operations: backup, restore, list of backups ------------------------------------
+    def operation(self, playbook: str, *, inventory=None, limit=None, extravars: dict | None = None,
+                  check: bool = False, vault_password_file: Path | None = None,
+                  on_change: Callable[[RunState], None] | None = None) -> tuple[RunResult, list[str]]:
+        """Run playbooks/<playbook>.yml without an incident (backups, restores), locked per host
+        like a runbook, its artifacts kept under <home>/operations/."""
+        inv = self.resolve_inventory(inventory)
+        hosts, _ = self.hosts(inv, limit)
+        variables = dict(extravars or {})
+        scrubber = Scrubber(secrets_from_vars(variables) | secrets_from_vaults(
+            vault_files(inv), vault_password_file))
+        with HostLocks(self.home, hosts, playbook, None):
+            runner = RunbookRunner(
+                project=self.project, playbook=self.project / "playbooks" / f"{playbook}.yml",
+                inventory=inv, run_dir=self.home / "operations" / f"{_run_name()}-{playbook}",
+                ident="run", limit=limit, extravars=variables, check=check,
+                vault_password_file=vault_password_file, scrubber=scrubber, on_change=on_change)
+            result = runner.run()
+        self.prune_artifacts()
+        return result, hosts
 
     # -- health ------------------------------------------------------------------------
     def health(self, *, inventory=None, limit=None, extravars: dict | None = None,

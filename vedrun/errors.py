@@ -15,6 +15,7 @@ class Exit(enum.IntEnum):
     BUSY = 4  # another vedrun run holds the lock of a target host
     STORE = 5  # the incident store is damaged, newer or unwritable: nothing was written
     NOT_AUTOMATED = 6  # the runbook is a placeholder: nothing was checked or changed
+    CONFIRM = 7  # the runbook stopped before a destructive step that needs confirmation
     ABORTED = 130  # interrupted (Ctrl-C / SIGTERM); the run is recorded as aborted
 
 

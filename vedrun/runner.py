@@ -58,6 +58,10 @@ def _phase_of_name(name: str) -> str | None:
     return word if word in PHASES else None
 
 
+# set_stats keys of the backup and restore playbooks that vedrun reports as they are.
+RESULT_KEYS = ("vedrun_backups", "vedrun_restores", "vedrun_backup_list")
+
+
 @dataclass
 class HostCounts:
     ok: int = 0
@@ -81,6 +85,10 @@ class RunState:
     unreachable: dict[str, str] = field(default_factory=dict)
     failures: list[dict] = field(default_factory=list)
     placeholder: bool = False
+    # questions a runbook stopped on (host -> variable, question): a destructive step to confirm
+    confirmations: dict[str, dict] = field(default_factory=dict)
+    # what backup/restore playbooks report (vedrun_backups, vedrun_restores, ...): key -> host -> data
+    results: dict[str, dict] = field(default_factory=dict)
     task: str = ""
     finished: bool = False
 
@@ -173,6 +181,11 @@ class EventRecorder:
             self.state.health_passed.append((str(host), at, self.state.phase))
         if stats.get("vedrun_placeholder"):
             self.state.placeholder = True
+        for host, question in (stats.get("vedrun_confirmations") or {}).items():
+            self.state.confirmations[str(host)] = question
+        for key in RESULT_KEYS:
+            for host, data in (stats.get(key) or {}).items():
+                self.state.results.setdefault(key, {})[str(host)] = data
 
     def _on_runner_on_failed(self, event, data, at):
         if data.get("ignore_errors"):

@@ -24,7 +24,7 @@ STATUSES = ("open", "investigating", "mitigated", "recovered", "resolved")
 KINDS = ("real", "drill")
 # What a run can end as; `running` until it does.
 OUTCOMES = ("running", "recovered", "no fault found", "failed", "unreachable", "aborted",
-            "not automated", "checked")
+            "not automated", "checked", "awaiting confirmation")
 
 _MIGRATIONS: tuple[str, ...] = (
     # version 1
