@@ -85,6 +85,31 @@ def test_check_mode_changes_nothing_and_records_no_incident(env, project, fault_
     assert Store(home).incidents() == []
 
 
+def test_destructive_step_waits_for_confirmation_then_joins_the_incident(env, project, fault_dir):
+    marker = fault_dir / "local-1.fault"
+    marker.touch()
+    asked = vedrun("p0-fake-outage", "-i", inv(project), "-l", "local-1", "-e", "test_ask=true")
+    assert asked.exit_code == 7, asked.output
+    assert "AWAITING CONFIRMATION" in asked.output
+    assert "local-1: Remove the fault marker of local-1?" in asked.output
+    incident_id = next(w for w in asked.output.replace(",", " ").split() if w.startswith("INC-"))
+    assert f"To go ahead: vedrun p0-fake-outage --incident {incident_id}" in asked.output
+    assert "--limit local-1 -e test_confirmed=true" in asked.output
+    assert marker.exists()  # nothing destructive happened
+    assert "Escalate" not in asked.output  # waiting for a person is not a failure
+
+    done = vedrun("p0-fake-outage", "-i", inv(project), "-l", "local-1", "-e", "test_ask=true",
+                  "-e", "test_confirmed=true", "--incident", incident_id, "--json")
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.stdout)
+    assert data["outcome"] == "recovered" and not marker.exists()
+    incident = data["incident"]
+    runs = Store(Path(env["VEDRUN_HOME"])).runs(incident_id)
+    assert [r["outcome"] for r in runs] == ["awaiting confirmation", "recovered"]
+    # detection is the first run's: the question does not restart the clock
+    assert incident["detected_at"] < runs[1]["started_at"] < incident["recovered_at"]
+
+
 def test_failed_runbook_escalates(env, project, fault_dir):
     (fault_dir / "local-1.fault").touch()
     result = vedrun("p0-fake-outage", "-i", inv(project), "-l", "prod",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import shutil
 import subprocess
 import time
 import urllib.error
@@ -164,6 +165,23 @@ def test_health_over_ssh_is_green(lab, monkeypatch):
     checks = json.loads(result.stdout)["hosts"]["lab-vps"]
     assert {"api", "postgres", "redis"} <= set(checks)
     assert all(check["ok"] for check in checks.values()), checks
+
+
+def test_unknown_host_key_stops_vedrun(lab, tmp_path, monkeypatch):
+    """ansible-runner turns host key checking off by default; vedrun must not."""
+    inventory = tmp_path / "inventory"
+    shutil.copytree(REPO / "inventory" / "lab", inventory)
+    (tmp_path / "empty_known_hosts").touch()
+    (inventory / "host_vars").mkdir()
+    (inventory / "host_vars" / "lab-vps.yml").write_text(
+        f"---\nansible_ssh_common_args: -o UserKnownHostsFile={tmp_path / 'empty_known_hosts'}"
+        " -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes\n"
+        f"vedrun_lab_dir: {LAB}\n")
+    monkeypatch.setenv("VEDRUN_HOME", lab["VEDRUN_HOME"])
+    monkeypatch.delenv("ANSIBLE_HOST_KEY_CHECKING", raising=False)
+    result = CliRunner().invoke(cli, ["--project", str(REPO), "health", "-i", str(inventory), "--json"])
+    assert result.exit_code == 3, result.output
+    assert "Host key verification failed" in json.loads(result.stdout)["unreachable"]["lab-vps"]
 
 
 def test_lab_down_leaves_no_container(lab):

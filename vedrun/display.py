@@ -106,7 +106,7 @@ def report(outcome, runbook) -> None:
     if outcome.outcome == "awaiting confirmation" and incident is not None:
         run = outcome.run or {}
         where = (f" -i {shlex.quote(run['inventory'])}" if run.get("inventory") else "") + (
-            f" --limit {shlex.quote(run['limit'])}" if run.get("limit") else "")
+            f" --limit {shlex.quote(run['limit_pattern'])}" if run.get("limit_pattern") else "")
         answers = " ".join(f"-e {name}=true" for name in outcome.confirming_vars())
         click.secho(f"  Nothing destructive was done. To go ahead: vedrun {runbook.id} --incident "
                     f"{incident['id']}{where} {answers}", fg="yellow")

@@ -373,6 +373,9 @@ class RunbookRunner:
                         "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir),
                         "ANSIBLE_NOCOLOR": "1",
                         "ANSIBLE_RETRY_FILES_ENABLED": "0",
+                        # ansible-runner turns host key checking off unless this is set, which
+                        # would override ansible.cfg: an unknown host key must stop the run
+                        "ANSIBLE_HOST_KEY_CHECKING": os.environ.get("ANSIBLE_HOST_KEY_CHECKING", "True"),
                     },
                     ident=self.ident,
                     quiet=True,
