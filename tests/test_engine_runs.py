@@ -110,6 +110,26 @@ def test_destructive_step_waits_for_confirmation_then_joins_the_incident(env, pr
     assert incident["detected_at"] < runs[1]["started_at"] < incident["recovered_at"]
 
 
+@pytest.mark.parametrize("answer", ["y", "n"])
+def test_the_question_is_asked_at_a_terminal(env, project, fault_dir, monkeypatch, answer):
+    monkeypatch.setattr("vedrun.cli._can_ask", lambda: True)  # CliRunner's stdin is no terminal
+    marker = fault_dir / "local-1.fault"
+    marker.touch()
+    result = vedrun("p0-fake-outage", "-i", inv(project), "-l", "local-1", "-e", "test_ask=true",
+                    input=f"{answer}\n")
+    assert "local-1: Remove the fault marker of local-1?" in result.output
+    assert "Go ahead? [y/N]" in result.output
+    runs = Store(Path(env["VEDRUN_HOME"])).runs()
+    if answer == "y":
+        assert result.exit_code == 0, result.output
+        assert [r["outcome"] for r in runs] == ["awaiting confirmation", "recovered"]
+        assert runs[0]["incident_id"] == runs[1]["incident_id"] and not marker.exists()
+    else:
+        assert result.exit_code == 7, result.output
+        assert "Not confirmed: nothing more was changed" in result.output
+        assert [r["outcome"] for r in runs] == ["awaiting confirmation"] and marker.exists()
+
+
 def test_failed_runbook_escalates(env, project, fault_dir):
     (fault_dir / "local-1.fault").touch()
     result = vedrun("p0-fake-outage", "-i", inv(project), "-l", "prod",

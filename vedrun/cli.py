@@ -228,7 +228,7 @@ def _confirm(plan, yes: bool) -> None:
     if not plan.needs_confirmation or yes:
         return
     hosts = ", ".join(plan.hosts)
-    if not sys.stdin.isatty():
+    if not _can_ask():
         raise VedrunClickError(VedrunError(
             f"Refusing to run {plan.runbook.id} against production hosts ({hosts}) without "
             "confirmation, and there is no terminal to ask. Add --yes to confirm.",
@@ -238,12 +238,17 @@ def _confirm(plan, yes: bool) -> None:
                                            exit_code=Exit.ABORTED))
 
 
+def _can_ask() -> bool:
+    """A person is at a terminal to answer a question (tests replace this)."""
+    return sys.stdin.isatty()
+
+
 def _answer_questions(engine, plan, outcome, extravars, vault, as_json):
     """A runbook that stopped before a destructive step (a restore) asks here; yes re-runs it
     in the same incident with the confirming variable set. Without a terminal, the report says
     which -e answers it."""
     while outcome.outcome == "awaiting confirmation" and outcome.incident is not None:
-        if as_json or not sys.stdin.isatty():
+        if as_json or not _can_ask():
             return outcome
         click.echo()
         for host, question in sorted(outcome.confirmations.items()):
@@ -445,7 +450,7 @@ def restore(ctx, inventory, limit, vault_password_file, as_json, backup_name, ye
                     f"{item.get('database')}_before_restore_<time>. "
                     f"Writes after {chosen.get('taken_at')} are lost.", fg="yellow", err=as_json)
     if not yes:
-        if not sys.stdin.isatty():
+        if not _can_ask():
             raise VedrunClickError(VedrunError(
                 "Refusing to restore without confirmation, and there is no terminal to ask. "
                 "Add --yes once you have decided.", exit_code=Exit.USAGE))
