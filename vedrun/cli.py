@@ -457,7 +457,10 @@ def restore(ctx, inventory, limit, vault_password_file, as_json, backup_name, ye
         if not click.confirm("Restore now?", default=False):
             raise VedrunClickError(VedrunError("Not confirmed: nothing was restored.",
                                                exit_code=Exit.ABORTED))
-    variables["postgres_backup_restore_confirm"] = True
+    # exactly the backups the engineer was shown, even if a newer one appeared since
+    variables = {"postgres_backup_restore_confirm": True,
+                 "vedrun_restore_plan": {host: item["backup"]["name"] for host, item in planned.items()
+                                         if item.get("backup", {}).get("name")}}
     _, result, _ = _operation(ctx, "restore-database", inventory=inventory, limit=limit,
                               vault=vault_password_file, extravars=variables)
     done = result.state.results.get("vedrun_restores", {})

@@ -1,5 +1,5 @@
 -- Read-only probe of connections, idle sessions and lock waits, as one JSON line.
--- psql variables: app_user, other_roles (true/false), idle_age, idle_tx_age, lock_wait, min_free.
+-- psql variables: app_user, other_roles (true/false), idle_age, idle_tx_age, lock_wait.
 WITH clients AS (
   SELECT a.*, r.rolsuper, r.rolreplication
   FROM pg_stat_activity a LEFT JOIN pg_roles r ON r.oid = a.usesysid

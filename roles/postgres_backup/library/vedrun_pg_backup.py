@@ -213,6 +213,7 @@ def backup(module: AnsibleModule, pg: Postgres) -> dict:
     final = os.path.join(folder, name + ".dump")
     t0 = time.monotonic()
     session = pg.snapshot_session(database)
+    taken = utc_now()  # the snapshot opens now: the recovery point (never later than the data)
     try:
         # One REPEATABLE READ snapshot for the row counts and for pg_dump (--snapshot), so the
         # manifest describes exactly what the file holds, even while the app writes.
@@ -227,7 +228,6 @@ def backup(module: AnsibleModule, pg: Postgres) -> dict:
             session.kill()
             raise Failure(f"could not open a snapshot of {database}: {tail(session.stderr.read())}")
         tables = {k: int(v) for k, v in json.loads(counts_line).items()}
-        taken = utc_now()
         try:
             pg.run_to_file(["pg_dump", "-Fc", f"--snapshot={snapshot}", "-U", pg.user, "-d", database],
                            partial, params["timeout"])
@@ -320,7 +320,8 @@ def restore(module: AnsibleModule, pg: Postgres) -> dict:
     try:
         pg.run_from_file(["pg_restore", "-U", pg.user, "-d", staging, "--single-transaction",
                           "--exit-on-error"], manifest["path"], params["timeout"])
-        counts = {k: int(v) for k, v in json.loads(pg.psql(staging, COUNT_SQL) or "{}").items()}
+        counts = {k: int(v) for k, v in
+                  json.loads(pg.psql(staging, COUNT_SQL, timeout=params["timeout"]) or "{}").items()}
         wrong = {t: (counts.get(t), rows) for t, rows in manifest["tables"].items() if counts.get(t) != rows}
         if wrong:
             raise Failure("the restored copy does not match the manifest: " + ", ".join(
@@ -350,6 +351,16 @@ ALTER DATABASE :"staging" RENAME TO :"live";
 """
 
 
+UNDO_SWAP_SQL = r"""
+SELECT NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'live')
+   AND EXISTS (SELECT 1 FROM pg_database WHERE datname = :'replaced') AS renamed \gset
+\if :renamed
+ALTER DATABASE :"replaced" RENAME TO :"live";
+\endif
+ALTER DATABASE :"live" WITH ALLOW_CONNECTIONS true;
+"""
+
+
 def swap(pg: Postgres, live: str, staging: str, replaced: str) -> None:
     """The checked copy becomes the live database; the old one is kept, closed to connections."""
     exists = pg.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname = :'live';", {"live": live})
@@ -357,12 +368,11 @@ def swap(pg: Postgres, live: str, staging: str, replaced: str) -> None:
         'ALTER DATABASE :"staging" RENAME TO :"live";\n'
     try:
         pg.psql("postgres", script, {"live": live, "staging": staging, "replaced": replaced})
-    except Failure as exc:
-        # give the live database back its connections; the checked copy stays for a retry by hand
-        pg.psql("postgres", "SELECT 1 FROM pg_database WHERE datname = :'live';\n"
-                'ALTER DATABASE :"live" WITH ALLOW_CONNECTIONS true;', {"live": live})
-        raise Failure(f"could not swap the restored copy in ({exc}); {live} is unchanged and open "
-                      f"again, the checked copy is kept as {staging}") from None
+    except (Failure, subprocess.TimeoutExpired) as exc:
+        # put the live database back under its name and open it again; the checked copy stays
+        pg.psql("postgres", UNDO_SWAP_SQL, {"live": live, "replaced": replaced})
+        raise Failure(f"could not swap the restored copy in ({exc}); {live} is back as it was and "
+                      f"open again, the checked copy is kept as {staging}") from None
 
 
 def main() -> None:
@@ -384,9 +394,10 @@ def main() -> None:
     params = module.params
     if not os.path.isabs(params["dir"]):
         module.fail_json(msg=f"dir must be an absolute path on the host, got {params['dir']!r}")
-    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$", params["database"]):
+    # 30 + len("_before_restore_20261126t210000z") stays within PostgreSQL's 63-byte names
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,29}$", params["database"]):
         module.fail_json(msg=f"database {params['database']!r} is not a plain PostgreSQL name "
-                             "(letters, digits, underscore; at most 41 characters)")
+                             "(letters, digits, underscore; at most 30 characters)")
     pg = Postgres(params["container"], params["user"])
     try:
         if params["action"] == "backup":
@@ -399,8 +410,9 @@ def main() -> None:
     except Failure as exc:
         module.fail_json(msg=str(exc))
     except subprocess.TimeoutExpired as exc:
-        module.fail_json(msg=f"{exc.cmd[3] if len(exc.cmd) > 3 else exc.cmd} ran past {exc.timeout} s "
-                             "(timeout); nothing was swapped")
+        tool = next((a for a in exc.cmd if a in ("pg_dump", "pg_restore", "psql")), "docker exec")
+        module.fail_json(msg=f"{tool} ran past {exc.timeout} s (timeout {params['timeout']} s); the "
+                             f"{params['action']} was abandoned and the live database not swapped")
     except FileNotFoundError as exc:
         module.fail_json(msg=f"{exc.filename} not found on the host: the Docker CLI is needed ({exc})")
 
