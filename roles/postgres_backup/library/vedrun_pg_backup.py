@@ -250,8 +250,9 @@ def backup(module: AnsibleModule, pg: Postgres) -> dict:
         # the manifest is written last: without it a dump is not a verified backup
         write_json_atomic(os.path.join(folder, name + ".json"), manifest)
     except BaseException:
-        if os.path.exists(partial):
-            os.remove(partial)
+        for path in (partial, final):  # no manifest: the dump is nobody's backup, remove it
+            if os.path.exists(path):
+                os.remove(path)
         raise
     removed = prune(folder, database, params["keep"])
     manifest["path"] = final
