@@ -75,7 +75,7 @@ def bench_runbook(env: dict, runbook: str) -> str:
                      f"{goal} s | {'yes' if median < goal else 'NO'} |")
     lines += [
         "",
-        f"The runbook on a healthy stack (detect only, `no fault found`, changed=0), whole "
+        f"The runbook on a healthy stack (`no fault found`, changed=0), whole "
         f"`vedrun` process: median {statistics.median(healthy):.1f} s "
         f"({min(healthy):.1f} - {max(healthy):.1f} s).",
     ]
