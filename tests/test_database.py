@@ -210,7 +210,8 @@ def test_restore_returns_to_the_backup_and_keeps_the_live_database(db_lab):
 
 
 def molecule(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", "ANSIBLE_NOCOLOR": "1"}
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", "ANSIBLE_NOCOLOR": "1",
+           "NO_COLOR": "1"}
     return subprocess.run([str(VENV_BIN / "molecule"), *args], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=900, check=False)
 
@@ -247,3 +248,23 @@ def test_corruption_is_restored_only_after_confirmation(db_lab):
 
     again = vedrun(db_lab, "p0-database-failure", "-i", "inventory/lab", "--yes", "--json")
     assert json.loads(again.stdout)["outcome"] == "no fault found"
+
+
+@pytest.mark.lab
+def test_a_drill_with_the_remediation_off_fails(db_lab):
+    """A drill that passes without the runbook fixing the fault would prove nothing."""
+    try:
+        off = molecule("test", "-s", "p0-database-failure-pool-exhausted", "--",
+                       "--skip-tags", "mitigate,resolve")
+        output = off.stdout + off.stderr
+        assert off.returncode != 0, output[-3000:]
+        # it is the runbook's own verify, in converge, that fails: connections are still exhausted
+        assert "converge: Executed: Failed" in output, output[-3000:]
+        assert "Verify | connections are free and no query waits on a lock" in output
+    finally:
+        # the leak's sessions end with its container; the API's pool reconnects by itself
+        subprocess.run(["docker", "rm", "-f", "-v", "vedrun-lab-pool-hog"], capture_output=True, check=False)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not courses_answer():
+            time.sleep(1)
+    assert courses_answer()

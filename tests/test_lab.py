@@ -181,7 +181,8 @@ def test_unknown_host_key_stops_vedrun(lab, tmp_path, monkeypatch):
     monkeypatch.delenv("ANSIBLE_HOST_KEY_CHECKING", raising=False)
     result = CliRunner().invoke(cli, ["--project", str(REPO), "health", "-i", str(inventory), "--json"])
     assert result.exit_code == 3, result.output
-    assert "Host key verification failed" in json.loads(result.stdout)["unreachable"]["lab-vps"]
+    message = json.loads(result.stdout)["unreachable"]["lab-vps"]
+    assert "host key is known" in message and "strict checking" in message, message
 
 
 def test_lab_down_leaves_no_container(lab):
