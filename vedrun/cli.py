@@ -319,11 +319,9 @@ def _where_options(func):
 
 
 def _operation(ctx, playbook, *, inventory, limit, vault, extravars=None, check=False):
-    engine = _engine(ctx)
-    result, hosts = engine.operation(playbook, inventory=inventory, limit=limit,
-                                     extravars=extravars or {}, check=check,
-                                     vault_password_file=Path(vault) if vault else None)
-    return engine, result, hosts
+    return _engine(ctx).operation(playbook, inventory=inventory, limit=limit,
+                                  extravars=extravars or {}, check=check,
+                                  vault_password_file=Path(vault) if vault else None)
 
 
 def _operation_failures(result) -> list[str]:
@@ -363,8 +361,8 @@ def backup(ctx, inventory, limit, vault_password_file, as_json, fetch):
     oldest beyond vedrun_postgres_backup_keep. Exit 0 when every host has a new verified backup."""
     engine = _engine(ctx)
     extravars = {"postgres_backup_fetch": fetch, "vedrun_backups_dir": str(engine.home / "backups")}
-    _, result, hosts = _operation(ctx, "backup-database", inventory=inventory, limit=limit,
-                                  vault=vault_password_file, extravars=extravars)
+    result, hosts = _operation(ctx, "backup-database", inventory=inventory, limit=limit,
+                               vault=vault_password_file, extravars=extravars)
     taken = result.state.results.get("vedrun_backups", {})
     failures = _operation_failures(result)
     if as_json:
@@ -391,8 +389,8 @@ def backup(ctx, inventory, limit, vault_password_file, as_json, fetch):
 @click.pass_context
 def backups(ctx, inventory, limit, vault_password_file, as_json):
     """List the verified backups on each host, newest first."""
-    _, result, hosts = _operation(ctx, "list-backups", inventory=inventory, limit=limit,
-                                  vault=vault_password_file)
+    result, hosts = _operation(ctx, "list-backups", inventory=inventory, limit=limit,
+                               vault=vault_password_file)
     listing = result.state.results.get("vedrun_backup_list", {})
     failures = _operation_failures(result)
     if as_json:
@@ -432,8 +430,8 @@ def restore(ctx, inventory, limit, vault_password_file, as_json, backup_name, ye
     if incident_id:
         engine.store.incident(incident_id)  # an unknown id fails here, before anything runs
     variables = {"postgres_backup_name": backup_name}
-    _, dry, hosts = _operation(ctx, "restore-database", inventory=inventory, limit=limit,
-                               vault=vault_password_file, extravars=variables, check=True)
+    dry, hosts = _operation(ctx, "restore-database", inventory=inventory, limit=limit,
+                            vault=vault_password_file, extravars=variables, check=True)
     planned = dry.state.results.get("vedrun_restores", {})
     failures = _operation_failures(dry)
     if failures or dry.rc != 0:
@@ -461,8 +459,8 @@ def restore(ctx, inventory, limit, vault_password_file, as_json, backup_name, ye
     variables = {"postgres_backup_restore_confirm": True,
                  "vedrun_restore_plan": {host: item["backup"]["name"] for host, item in planned.items()
                                          if item.get("backup", {}).get("name")}}
-    _, result, _ = _operation(ctx, "restore-database", inventory=inventory, limit=limit,
-                              vault=vault_password_file, extravars=variables)
+    result, _ = _operation(ctx, "restore-database", inventory=inventory, limit=limit,
+                           vault=vault_password_file, extravars=variables)
     done = result.state.results.get("vedrun_restores", {})
     failures = _operation_failures(result)
     if incident_id:
