@@ -10,8 +10,10 @@ TEST_HOME := VEDRUN_HOME=$(CURDIR)/.cache/test-home
 
 .PHONY: test demo setup system lint syntax pytest drills lab-down bench bench-drills clean
 
-# the lab tests end with the lab down; the drills bring it up again and leave it down
-test: setup lint pytest drills lab-down
+# the lab tests end with the lab down; the drills bring it up again and leave it down. The time of
+# each stage (and of each drill) is printed at the end, pass or fail.
+test:
+	@bash scripts/test-stages.sh setup lint pytest drills lab-down
 
 setup: system $(VENV)/.installed
 
@@ -26,9 +28,10 @@ $(VENV)/.installed: pyproject.toml
 
 lint: setup syntax
 	$(BIN)/ruff check .
+	$(BIN)/python scripts/check-code-size.py
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
-	@echo "lint: ruff, yamllint, ansible-lint (production) clean"
+	@echo "lint: ruff, code size, yamllint, ansible-lint (production) clean"
 
 syntax: setup
 	@for book in playbooks/*.yml; do \
@@ -40,7 +43,7 @@ pytest: setup
 	$(BIN)/pytest -q -p no:cacheprovider
 
 drills: setup
-	$(TEST_HOME) $(BIN)/molecule test --all
+	$(TEST_HOME) bash scripts/drills.sh
 
 lab-down: setup
 	$(TEST_HOME) $(BIN)/vedrun lab down

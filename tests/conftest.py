@@ -1,21 +1,28 @@
 """Fixtures: a throw-away vedrun project (the real roles and health playbook, the test
-playbooks and inventory) and a throw-away VEDRUN_HOME, so tests never touch a user's records."""
+playbooks and inventory) and a throw-away VEDRUN_HOME, so tests never touch a user's records.
+
+No test leaves a process behind: every process a test spawns with `spawn` is tracked, and at
+teardown its whole tree and the trees of any ansible-playbook the test started are killed. At
+the end of the session an ansible-playbook started by this session that is still alive fails
+the run (the session marks its processes with SESSION_ENV in their environment).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
-import sys
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
+from support import LAB, REPO, TESTS, VENV_BIN, read_everything
 
-REPO = Path(__file__).resolve().parent.parent
-TESTS = Path(__file__).resolve().parent
-VENV_BIN = Path(sys.executable).parent
+__all__ = ["LAB", "REPO", "TESTS", "VENV_BIN", "make_project", "read_everything"]
 
 TEST_RUNBOOKS = [
     {"id": "p0-fake-outage", "severity": "P0", "title": "Fake Outage", "scenario": "Marker file",
@@ -36,14 +43,17 @@ def make_project(root: Path, fault_dir: Path) -> Path:
     shutil.copy(REPO / "ansible.cfg", root / "ansible.cfg")
     (root / "roles").symlink_to(REPO / "roles")
     shutil.copytree(TESTS / "playbooks", root / "playbooks")
-    for name in ("health.yml", "p0-memory-leak.yml"):
+    for name in ("health.yml", "not-automated.yml"):
         shutil.copy(REPO / "playbooks" / name, root / "playbooks" / name)
+    if (REPO / "collections").is_dir():  # the runbook kit the roles use
+        (root / "collections").symlink_to(REPO / "collections")
     shutil.copytree(TESTS / "inventory", root / "inventory")
     (root / "inventory" / "group_vars" / "all" / "main.yml").write_text(
         f"---\nfault_dir: {fault_dir}\n")
     catalog = yaml.safe_load((REPO / "runbooks.yml").read_text())
-    placeholder = next(r for r in catalog["runbooks"] if r["id"] == "p0-memory-leak")
-    catalog["runbooks"] = [*TEST_RUNBOOKS, placeholder]
+    not_automated = next(r for r in catalog["runbooks"] if r["id"] == "p0-memory-leak")
+    assert not_automated.get("automated") is False and "playbook" not in not_automated
+    catalog["runbooks"] = [*TEST_RUNBOOKS, not_automated]
     (root / "runbooks.yml").write_text(yaml.safe_dump(catalog, sort_keys=False))
     return root
 
@@ -89,19 +99,6 @@ def planted_vault(project: Path, tmp_path: Path) -> tuple[str, Path]:
     return secret, password
 
 
-def read_everything(*roots: Path) -> str:
-    """Every byte vedrun left in these folders, decoded, for searching."""
-    chunks = []
-    for root in roots:
-        for path in root.rglob("*"):
-            if path.is_file():
-                chunks.append(path.read_bytes().decode("utf-8", "replace"))
-    return "\n".join(chunks)
-
-
-LAB = REPO / ".lab"
-
-
 def _engine_possible() -> str | None:
     if shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True,
                                                  check=False).returncode == 0:
@@ -125,3 +122,113 @@ def lab(tmp_path_factory) -> dict:
                         capture_output=True, text=True, timeout=1800, check=False)
     assert up.returncode == 0, up.stdout + up.stderr
     return env
+
+
+# -- no process left behind -------------------------------------------------------------------
+SESSION_ENV = "VEDRUN_TEST_SESSION"
+
+
+def pytest_configure(config):
+    # inherited by everything this session starts: vedrun, ansible-playbook, its workers, modules
+    os.environ.setdefault(SESSION_ENV, uuid.uuid4().hex)
+
+
+def _processes() -> dict[int, dict]:
+    """pid -> ppid, pgid, args, and whether this test session started it."""
+    marker = f"{SESSION_ENV}={os.environ[SESSION_ENV]}".encode()
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            args = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if stat[0] == "Z":
+            continue
+        found[int(entry.name)] = {"ppid": int(stat[1]), "pgid": int(stat[2]), "args": args.strip(),
+                                  "ours": marker in environ.split(b"\0")}
+    return found
+
+
+def _ansible_playbooks(processes: dict[int, dict]) -> set[int]:
+    """ansible-playbook processes (and their forked workers) this session started."""
+    return {pid for pid, info in processes.items()
+            if info["ours"] and "ansible-playbook" in info["args"] and pid != os.getpid()}
+
+
+def _tree(processes: dict[int, dict], roots: set[int]) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for pid, info in processes.items():
+        children.setdefault(info["ppid"], []).append(pid)
+    found, todo = set(), list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid in found or pid not in processes:
+            continue
+        found.add(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def kill_trees(roots: set[int]) -> set[int]:
+    """SIGKILL these processes, everything they started and their process groups."""
+    processes = _processes()
+    victims = _tree(processes, roots) - {os.getpid()}
+    own_group = os.getpgrp()
+    for pgid in {processes[pid]["pgid"] for pid in victims} - {own_group, 0, 1}:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    for pid in victims:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return victims
+
+
+@pytest.fixture
+def spawn():
+    """Popen for a test: the process gets a session (a process group) of its own and is
+    tracked; at teardown its whole tree is killed, whatever the test's result."""
+    started: list[subprocess.Popen] = []
+
+    def start(args, **kwargs):
+        process = subprocess.Popen(args, start_new_session=True, **kwargs)
+        started.append(process)
+        return process
+
+    yield start
+    kill_trees({p.pid for p in started if p.poll() is None})
+    for process in started:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(10)
+
+
+@pytest.fixture(autouse=True)
+def _no_ansible_left_behind():
+    """An ansible-playbook a test started (in-process or in a child) ends with the test."""
+    before = _ansible_playbooks(_processes())
+    yield
+    leftovers = _ansible_playbooks(_processes()) - before
+    if leftovers:
+        kill_trees(leftovers)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The run fails if an ansible-playbook started by this session is still alive."""
+    deadline = time.monotonic() + 10
+    alive = _ansible_playbooks(_processes())
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = _ansible_playbooks(_processes())
+    if not alive:
+        return
+    processes = _processes()
+    lines = [f"  pid {pid}: {processes[pid]['args'][:160]}" for pid in sorted(alive) if pid in processes]
+    kill_trees(alive)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("\nansible-playbook processes started by this test session were still "
+                            "alive at its end (killed now):\n" + "\n".join(lines), red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

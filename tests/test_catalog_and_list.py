@@ -8,7 +8,7 @@ import time
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import REPO, VENV_BIN
+from support import REPO, VENV_BIN
 
 from vedrun import catalog
 from vedrun.cli import cli
@@ -132,3 +132,95 @@ def test_help_does_not_import_ansible():
     subprocess.run([str(VENV_BIN / "python"), "-c", code], check=True, cwd=REPO,
                    capture_output=True)
     assert time.monotonic() - started < 30
+
+
+# -- the catalog's rules: one case per rule ----------------------------------------------------
+def _load_with(tmp_path, mutate):
+    data = yaml.safe_load((REPO / "runbooks.yml").read_text())
+    mutate(data)
+    (tmp_path / "playbooks").mkdir(exist_ok=True)
+    (tmp_path / "runbooks.yml").write_text(yaml.safe_dump(data))
+    return catalog.load(tmp_path)
+
+
+def _entry(**fields):
+    return {"id": "p2-cert-expiry", "severity": "P2", "title": "Cert Expiry", "scenario": "TLS errors",
+            "causes": ["Renewal failed"], "quick_actions": ["Renew"], "playbook": "playbooks/cert.yml",
+            **fields}
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    # the id is a severity of the catalog lower-cased, a dash and words
+    (_entry(id="cert-expiry"), r"id must look like p0-service-down \(a severity of the catalog "
+                               r"lower-cased: p0, p1, p2"),
+    (_entry(id="p2"), "id must look like"),
+    (_entry(id="P2-cert-expiry"), "id must look like"),
+    (_entry(id="p9-cert-expiry"), "id must look like"),
+    (_entry(id="p2-cert expiry"), "id must look like"),
+    # its prefix is the entry's severity: the error names both and the fix
+    (_entry(id="p1-cert-expiry"), r"the id says P1 but severity is P2\. Rename it p2-cert-expiry "
+                                  r"or set severity: P1\."),
+    # an automated runbook (the default) names its playbook
+    ({k: v for k, v in _entry().items() if k != "playbook"},
+     r"missing 'playbook'\. Add playbook: playbooks/p2-cert-expiry\.yml, or say automated: false"),
+    # a runbook not automated yet has no playbook of its own
+    (_entry(automated=False), r"says automated: false and names playbook playbooks/cert\.yml\. "
+                              r"Remove 'playbook'"),
+    (_entry(automated="no"), "automated must be true or false"),
+])
+def test_catalog_rules_name_the_fix(tmp_path, entry, message):
+    with pytest.raises(CatalogError, match=message):
+        _load_with(tmp_path, lambda d: d["runbooks"].append(entry))
+
+
+def test_a_new_severity_needs_no_python(tmp_path):
+    def add_p3(data):
+        data["severities"]["P3"] = {"meaning": "Cosmetic",
+                                    "targets": {"detection": "1h", "mitigation": "4h",
+                                                "recovery": "1d", "total": "2d"}}
+        data["runbooks"].append(_entry(id="p3-typo-on-login", severity="P3"))
+
+    cat = _load_with(tmp_path, add_p3)
+    assert cat.runbooks["p3-typo-on-login"].severity == "P3"
+    result = CliRunner().invoke(cli, ["--project", str(tmp_path), "--help"])
+    assert result.exit_code == 0 and "p3-typo-on-login" in result.output
+
+
+def test_not_automated_runbooks_run_the_one_generic_playbook():
+    cat = catalog.load(REPO)
+    manual = {r.id for r in cat.runbooks.values() if not r.automated}
+    assert manual == {"p0-memory-leak", "p1-login-failure", "p1-payment-failure", "p1-slow-queries"}
+    for runbook_id in manual:
+        runbook = cat.runbooks[runbook_id]
+        assert runbook.playbook is None
+        assert runbook.playbook_path(REPO) == REPO / "playbooks" / "not-automated.yml"
+    assert cat.runbooks["p0-service-down"].playbook_path(REPO) == REPO / "playbooks" / "p0-service-down.yml"
+    help_text = CliRunner().invoke(cli, ["--project", str(REPO), "p0-memory-leak", "--help"]).output
+    assert "Not automated yet" in help_text
+
+
+def test_the_runbook_passed_to_playbooks_is_its_catalog_entry():
+    runbook = catalog.load(REPO).runbooks["p0-database-failure"]
+    assert runbook.as_extra_var() == {
+        "id": "p0-database-failure", "severity": "P0", "title": "Database Failure",
+        "scenario": "DB inaccessible",
+        "causes": ["Container stopped", "Corruption", "Connection pool exhausted"],
+        "quick_actions": ["Restart PostgreSQL", "Restore backup", "Kill blocking queries"],
+        "specialist": "Slack: #database-experts"}
+
+
+def test_a_runbook_id_can_never_be_a_command_name(tmp_path):
+    """An id always has a dash after a severity; no command of the group can be one, for the
+    catalog's severities or any other."""
+    commands = list(cli.commands)
+    assert {"list", "health", "incident", "metrics", "backup", "backups", "restore", "lab",
+            "drill"} <= set(commands)
+    for name in commands:
+        for severities in (["P0", "P1", "P2"], [name.upper()], [name[:1].upper()]):
+            assert not catalog.id_pattern(severities).match(name), (name, severities)
+        with pytest.raises(CatalogError, match="id must look like"):
+            _load_with(tmp_path, lambda d, name=name: d["runbooks"].append(_entry(id=name)))
+    # and --help puts the runbooks and the commands in their own sections
+    listed = CliRunner().invoke(cli, ["--project", str(REPO), "--help"]).output
+    books, tools = listed.split("Runbooks:")[1].split("Commands:")
+    assert "p0-service-down" in books and "incident" in tools and "p0-service-down" not in tools

@@ -12,17 +12,22 @@ import importlib.util
 import json
 import os
 import re
+import shlex
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO, VENV_BIN
+from support import REPO, VENV_BIN
 
 API = "http://127.0.0.1:3001"
 BACKUPS = REPO / ".lab" / "backups"
-MODULE = REPO / "roles" / "postgres_backup" / "library" / "vedrun_pg_backup.py"
+# the backup module: in the runbook kit's collection (before it, in the role's library/)
+MODULE = next((path for path in (
+    REPO / "collections" / "ansible_collections" / "vedrun" / "kit" / "plugins" / "modules" / "pg_backup.py",
+    REPO / "roles" / "postgres_backup" / "library" / "vedrun_pg_backup.py") if path.is_file()),
+    None)
 
 
 def vedrun(lab: dict, *args: str) -> subprocess.CompletedProcess:
@@ -57,6 +62,7 @@ def sha256(path: Path) -> str:
 @pytest.fixture(scope="module")
 def module():
     """The Ansible module's own functions, for what does not need a database."""
+    assert MODULE is not None, "the backup module is neither in the collection nor in the role"
     spec = importlib.util.spec_from_file_location("vedrun_pg_backup", MODULE)
     loaded = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(loaded)
@@ -224,17 +230,21 @@ def test_corruption_is_restored_only_after_confirmation(db_lab):
     assert not courses_answer()
     before = databases()
 
-    # production: the runbook stops before the restore and says how to go ahead
+    # production: the runbook stops before the restore and says how to go ahead: the answer is
+    # bound to the backup it showed (-e VARIABLE=<that backup's name>)
     asked = vedrun(db_lab, "p0-database-failure", "-i", "inventory/lab", "--yes")
     assert asked.returncode == 7, asked.stdout + asked.stderr
     assert "AWAITING CONFIRMATION" in asked.stdout
-    assert "Restore backup vedfinance-" in asked.stdout
-    assert "-e postgres_restore_confirmed=true" in asked.stdout
+    backup = re.search(r"Restore backup (vedfinance-\S+)", asked.stdout).group(1)
+    go_ahead = re.search(r"To go ahead: vedrun p0-database-failure --incident (INC-\d{8}-\d{3})"
+                         r".*?((?: -e \S+)+)\s*$", asked.stdout, re.MULTILINE)
+    assert go_ahead, asked.stdout
+    incident_id, answers = go_ahead.group(1), shlex.split(go_ahead.group(2))
+    assert answers[0] == "-e" and answers[1].endswith(f"_restore_confirmed={backup}"), answers
     assert databases() == before and not courses_answer()  # nothing was swapped
-    incident_id = re.search(r"INC-\d{8}-\d{3}", asked.stdout).group(0)
 
     confirmed = vedrun(db_lab, "p0-database-failure", "-i", "inventory/lab", "--yes", "--json",
-                       "--incident", incident_id, "-e", "postgres_restore_confirmed=true")
+                       "--incident", incident_id, *answers)
     assert confirmed.returncode == 0, confirmed.stdout + confirmed.stderr
     data = json.loads(confirmed.stdout)
     assert data["outcome"] == "recovered"
@@ -260,7 +270,7 @@ def test_a_drill_with_the_remediation_off_fails(db_lab):
         assert off.returncode != 0, output[-3000:]
         # it is the runbook's own verify, in converge, that fails: connections are still exhausted
         assert "converge: Executed: Failed" in output, output[-3000:]
-        assert "Verify | connections are free and no query waits on a lock" in output
+        assert "Verify | connections are free, no query waits on a lock" in output
     finally:
         # the leak's sessions end with its container; the API's pool reconnects by itself
         subprocess.run(["docker", "rm", "-f", "-v", "vedrun-lab-pool-hog"], capture_output=True, check=False)

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import REPO, VENV_BIN
+from support import REPO, VENV_BIN
 
 pytestmark = pytest.mark.lab
 API = "http://127.0.0.1:3001"

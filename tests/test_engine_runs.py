@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import threading
@@ -16,11 +17,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import REPO, VENV_BIN, read_everything
+from support import REPO, VENV_BIN, read_everything
 
 from vedrun.cli import cli
 from vedrun.engine import Engine
 from vedrun.locks import HostLocks
+from vedrun.runs import RunRequest
 from vedrun.store import Store
 
 pytestmark = pytest.mark.ansible
@@ -112,7 +114,7 @@ def test_destructive_step_waits_for_confirmation_then_joins_the_incident(env, pr
 
 @pytest.mark.parametrize("answer", ["y", "n"])
 def test_the_question_is_asked_at_a_terminal(env, project, fault_dir, monkeypatch, answer):
-    monkeypatch.setattr("vedrun.cli._can_ask", lambda: True)  # CliRunner's stdin is no terminal
+    monkeypatch.setattr("vedrun.cli.terminal.can_ask", lambda: True)  # CliRunner's stdin is no terminal
     marker = fault_dir / "local-1.fault"
     marker.touch()
     result = vedrun("p0-fake-outage", "-i", inv(project), "-l", "local-1", "-e", "test_ask=true",
@@ -166,6 +168,17 @@ def test_placeholder_runbook_claims_nothing(env, project):
     assert record["recovered_at"] is None and record["status"] == "open"
 
 
+def test_not_automated_playbook_names_the_runbook_from_the_catalog(env, project):
+    result = vedrun("p0-memory-leak", "-i", inv(project), "-l", "prod", "--json")
+    assert result.exit_code == 6, result.output
+    data = json.loads(result.stdout)
+    assert data["outcome"] == "not automated" and data["escalation"]["level"] >= 2
+    said = (Path(data["artifacts_dir"]) / "stdout").read_text()
+    assert "Detect | Memory Leak (not automated yet)" in said  # the play is named after it
+    assert "Runbook p0-memory-leak (Memory Leak) is not automated yet" in said
+    assert "Restart; Heap snapshot; Increase limit temporarily" in said
+
+
 def test_production_needs_confirmation(env):
     env_prod = dict(env, VEDRUN_PROJECT=str(REPO))
     result = CliRunner().invoke(cli, ["p0-service-down", "--limit", "prod"], env=env_prod)
@@ -192,12 +205,6 @@ def test_second_run_on_a_busy_host_refuses_and_names_the_holder(env, project, ho
     assert Store(home).incidents() == []
 
 
-def _spawn(env, *args):
-    return subprocess.Popen([str(VENV_BIN / "vedrun"), *args], env={**os.environ, **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-
-
 def _wait_for(predicate, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -207,13 +214,35 @@ def _wait_for(predicate, timeout=60):
     return False
 
 
-SLEEP = f"{100 + os.getpid() % 1000}.{time.time_ns() % 10**6}"  # unique to this test session
+@pytest.fixture
+def slow(env, project, spawn):
+    """`vedrun p1-slow-fake` in a process of its own, sleeping in its mitigate phase with a
+    marker of its own: `sleep <marker>` is this test's and no other's (an earlier test's
+    orphan cannot pass for it). The marker goes through JSON so that it stays a string:
+    `-e test_sleep=123.450` would be read as the number 123.45 and the sleep would never show
+    up as `sleep 123.450`."""
+    marker = f"{100 + secrets.randbelow(300)}.{secrets.randbelow(10**6):06d}1"
 
+    def sleepers() -> list[str]:
+        out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+        return [line for line in out.splitlines()
+                if line.strip().split(None, 1)[-1] == f"sleep {marker}"]
 
-def _sleepers() -> list[str]:
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines()
-            if line.strip().split(None, 1)[-1] == f"sleep {SLEEP}"]
+    def start():
+        process = spawn([str(VENV_BIN / "vedrun"), "p1-slow-fake", "-i", inv(project), "-l", "prod",
+                         "-e", json.dumps({"test_sleep": marker})], env={**os.environ, **env},
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # under load the start takes long: wait for the sleep, but not past the run's own end
+        started = _wait_for(lambda: sleepers() or process.poll() is not None, 180)
+        if not sleepers():
+            output = process.communicate(timeout=30)[0] if process.poll() is not None else ""
+            pytest.fail(f"the slow task never started (started={started}, rc={process.poll()}): "
+                        f"{output}")
+        return process
+
+    start.sleepers = sleepers
+    start.marker = marker
+    return start
 
 
 def _ansible_children(pattern: str) -> list[str]:
@@ -222,22 +251,17 @@ def _ansible_children(pattern: str) -> list[str]:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_stops_ansible_cleanly(env, project, home, signum):
-    first = _spawn(env, "p1-slow-fake", "-i", inv(project), "-l", "prod", "-e", f"test_sleep={SLEEP}")
-    try:
-        assert _wait_for(lambda: _sleepers()), "the slow task never started"
-        # while it runs, a second run on the same host is refused, naming the first
-        second = vedrun("p0-fake-outage", "-i", inv(project), "-l", "prod")
-        assert second.exit_code == 4
-        assert f"vedrun pid {first.pid} running p1-slow-fake" in second.output
-        first.send_signal(signum)
-        output, _ = first.communicate(timeout=60)
-    finally:
-        if first.poll() is None:
-            first.kill()
+def test_interrupt_stops_ansible_cleanly(env, project, home, slow, signum):
+    first = slow()
+    # while it runs, a second run on the same host is refused, naming the first
+    second = vedrun("p0-fake-outage", "-i", inv(project), "-l", "prod")
+    assert second.exit_code == 4, second.output
+    assert f"vedrun pid {first.pid} running p1-slow-fake" in second.output
+    first.send_signal(signum)
+    output, _ = first.communicate(timeout=60)
     assert first.returncode == 130, output
     assert "ABORTED" in output and f"stopped by {signum.name}" in output
-    assert _wait_for(lambda: not _sleepers(), 10), f"orphans: {_sleepers()}"
+    assert _wait_for(lambda: not slow.sleepers(), 10), f"orphans: {slow.sleepers()}"
     assert not _ansible_children(str(project / "playbooks" / "slow.yml"))
     run = Store(home).runs()[0]
     assert run["outcome"] == "aborted" and run["ended_at"]
@@ -247,12 +271,11 @@ def test_interrupt_stops_ansible_cleanly(env, project, home, signum):
     assert again.exit_code == 0, again.output
 
 
-def test_lock_of_a_killed_run_is_reclaimed(env, project, home):
-    victim = _spawn(env, "p1-slow-fake", "-i", inv(project), "-l", "prod", "-e", f"test_sleep={SLEEP}")
-    assert _wait_for(lambda: _sleepers()), "the slow task never started"
+def test_lock_of_a_killed_run_is_reclaimed(env, project, home, slow):
+    victim = slow()
     os.killpg(victim.pid, signal.SIGKILL)  # kill -9 of vedrun and its ansible: no cleanup at all
     victim.wait(10)
-    for line in _sleepers():  # kill -9 allows no cleanup: the module's own process is left over
+    for line in slow.sleepers():  # kill -9 allows no cleanup: the module's own process is left over
         os.kill(int(line.split()[0]), signal.SIGKILL)
     result = vedrun("p0-fake-outage", "-i", inv(project), "-l", "prod")
     assert result.exit_code == 0, result.output
@@ -262,14 +285,19 @@ def test_lock_of_a_killed_run_is_reclaimed(env, project, home):
 
 def test_ctrl_c_works_again_after_a_run(env, project, home):
     engine = Engine(project, home)
-    plan = engine.plan("p1-slow-fake", inventory=inv(project), limit="prod")
+    plan = engine.runs.plan("p1-slow-fake", inventory=inv(project), limit="prod")
+    marker = f"{100 + secrets.randbelow(300)}.{secrets.randbelow(10**6):06d}1"
+
+    def sleeping() -> bool:
+        out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        return f"sleep {marker}" in out.splitlines()
+
     # as in a terminal: a process started in the background (CI) may inherit SIGINT ignored
     signal.signal(signal.SIGINT, signal.default_int_handler)
     before = signal.getsignal(signal.SIGINT)
-    timer = threading.Timer(0.1, lambda: _wait_for(lambda: _sleepers())
-                            and os.kill(os.getpid(), signal.SIGINT))
+    timer = threading.Timer(0.1, lambda: _wait_for(sleeping, 180) and os.kill(os.getpid(), signal.SIGINT))
     timer.start()
-    outcome = engine.execute(plan, extravars={"test_sleep": SLEEP})
+    outcome = engine.runs.execute(plan, RunRequest("p1-slow-fake", extravars={"test_sleep": marker}))
     timer.join()
     assert outcome.outcome == "aborted" and outcome.exit_code == 130
     assert signal.getsignal(signal.SIGINT) is before
@@ -318,15 +346,15 @@ def test_artifacts_are_rotated(env, project, home, monkeypatch):
 def test_inventory_changes_are_seen_at_once(env, project, home):
     engine = Engine(project, home)
     inventory = Path(inv(project))
-    assert engine.hosts(inventory, "prod") == (["local-1"], "test")
+    assert engine.inventories.hosts(inventory, "prod") == (["local-1"], "test")
     hosts_file = inventory / "hosts.yml"
     hosts_file.write_text(hosts_file.read_text().replace(
         "        local-1:\n", "        local-1:\n          ansible_connection: local\n"
         "        local-3:\n", 1))
-    assert engine.hosts(inventory, "prod")[0] == ["local-1", "local-3"]
+    assert engine.inventories.hosts(inventory, "prod")[0] == ["local-1", "local-3"]
     script = inventory / "dynamic.sh"  # a dynamic inventory is never remembered
     script.write_text("#!/bin/sh\necho '{}'\n")
     script.chmod(0o755)
-    from vedrun.engine import _inventory_key
+    from vedrun.inventory import inventory_key
 
-    assert _inventory_key(inventory, "prod", project / "ansible.cfg") is None
+    assert inventory_key(inventory, "prod", project / "ansible.cfg") is None

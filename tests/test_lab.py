@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 from click.testing import CliRunner
-from conftest import LAB, REPO, VENV_BIN
+from support import LAB, REPO, VENV_BIN
 
 from vedrun.cli import cli
 

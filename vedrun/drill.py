@@ -14,18 +14,29 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from vedrun.engine import Engine, Outcome
+from vedrun.engine import Engine
 from vedrun.errors import Exit, UsageError, VedrunError
+from vedrun.inventory import Where
+from vedrun.outcome import Outcome
+from vedrun.records import Confirmation
+from vedrun.runs import RunReport, RunRequest
 from vedrun.timeutil import now
 
 
 @dataclass
 class DrillResult:
     fault: str
-    outcome: Outcome
+    report: RunReport
     verified: bool
     log: Path
+
+    def as_json(self) -> dict:
+        report = self.report
+        return {"fault": self.fault, "outcome": report.outcome, "verified": self.verified,
+                "exit_code": report.exit_code, "incident": report.incident,
+                "mttr": [row.as_dict() for row in report.mttr], "log": str(self.log)}
 
 
 def faults(project: Path, runbook_id: str) -> list[str]:
@@ -46,8 +57,30 @@ def _molecule(project: Path, log: Path, *args: str) -> int:
                               stdout=handle, stderr=subprocess.STDOUT, check=False).returncode
 
 
-def run(engine: Engine, runbook_id: str, fault: str, *,
-        on_change: Callable | None = None, say: Callable[[str], None] = print) -> DrillResult:
+def chosen_faults(engine: Engine, runbook_id: str, fault: str | None) -> list[str]:
+    """The fault asked for, else every fault drilled for the runbook (a quarterly drill)."""
+    runbook = engine.catalog.get(runbook_id)
+    chosen = [fault] if fault else faults(engine.project, runbook.id)
+    if not chosen:
+        raise UsageError(f"No drill scenarios for {runbook.id} (molecule/{runbook.id}-*/).")
+    return chosen
+
+
+def drill_all(engine: Engine, runbook_id: str, fault: str | None, *,
+              watch: Callable[[Any], Any] | None = None, say: Callable[[str], None] = print,
+              done: Callable[[DrillResult], None] | None = None) -> list[DrillResult]:
+    """Each chosen fault in turn; `done` sees each result as soon as it is known."""
+    results = []
+    for name in chosen_faults(engine, runbook_id, fault):
+        results.append(run(engine, runbook_id, name, watch=watch, say=say))
+        if done is not None:
+            done(results[-1])
+    return results
+
+
+def run(engine: Engine, runbook_id: str, fault: str, *, watch: Callable[[Any], Any] | None = None,
+        say: Callable[[str], None] = print) -> DrillResult:
+    """Prepare (the fault injected), the runbook through the engine, verify from outside."""
     runbook = engine.catalog.get(runbook_id)
     known = faults(engine.project, runbook.id)
     if fault not in known:
@@ -61,28 +94,33 @@ def run(engine: Engine, runbook_id: str, fault: str, *,
     if _molecule(engine.project, log, "prepare", "-s", scenario, "--force") != 0:
         raise VedrunError(f"The drill's prepare step failed: the fault was not injected, nothing "
                           f"was recorded. See {log}")
-    injected = now()
+    request = RunRequest(runbook.id, Where(engine.inventories.lab()), kind="drill",
+                         started_at=now(), title=f"Drill: {runbook.title} ({fault})")
     say(f"[{fault}] fault injected; running {runbook.id} against the lab")
-    plan = engine.plan(runbook.id, inventory=engine.project / "inventory" / "lab")
-    outcome = engine.execute(plan, kind="drill", started_at=injected, on_change=on_change,
-                             title=f"Drill: {runbook.title} ({fault})")
+
     # The drill's engineer answers yes, as `vedrun <runbook>` asks in production: the same
     # second run in the same incident, so the drill's MTTR includes the question.
-    if outcome.outcome == "awaiting confirmation" and outcome.incident is not None:
-        for host, question in sorted(outcome.confirmations.items()):
-            say(f"[{fault}] {host} asks: {question.get('question', '')} The drill answers yes.")
-        outcome = engine.execute(plan, extravars=outcome.confirming_vars(), kind="drill",
-                                 incident_id=outcome.incident["id"], on_change=on_change)
+    def answer_yes(questions: list[Confirmation]) -> bool:
+        for question in questions:
+            say(f"[{fault}] {question.host} asks: {question.question} The drill answers yes.")
+        return True
+
+    report = engine.runs.run(request, confirm=answer_yes, watch=watch)
     say(f"[{fault}] verifying from outside the runbook (molecule verify)")
     verified = _molecule(engine.project, log, "verify", "-s", scenario) == 0
-    if outcome.incident is not None:
-        engine.store.add_note(outcome.incident["id"], f"drill {scenario}: independent verify "
-                              f"{'passed' if verified else 'FAILED'} (log: {log})")
-        if verified and outcome.outcome == "recovered":
-            engine.store.resolve(outcome.incident["id"], "drill passed")
-        outcome.incident = engine.store.incident(outcome.incident["id"])
-        engine.render()
-    if not verified and outcome.exit_code == Exit.OK:
-        outcome.exit_code = int(Exit.FAILED)
-        outcome.message = f"the runbook reported {outcome.outcome}, but the independent verify failed"
-    return DrillResult(fault, outcome, verified, log)
+    _close(engine, report, scenario, verified, log)
+    return DrillResult(fault, report, verified, log)
+
+
+def _close(engine: Engine, report: RunReport, scenario: str, verified: bool, log: Path) -> None:
+    """Note the verify in the drill incident; resolve it when the drill passed."""
+    if report.incident is not None:
+        incident_id = report.incident["id"]
+        engine.incidents.add_note(incident_id, f"drill {scenario}: independent verify "
+                                  f"{'passed' if verified else 'FAILED'} (log: {log})")
+        if verified and report.outcome is Outcome.RECOVERED:
+            engine.incidents.resolve(incident_id, "drill passed")
+        report.incident = engine.incidents.incident(incident_id)
+    if not verified and report.exit_code == Exit.OK:
+        report.exit_code = int(Exit.FAILED)
+        report.message = f"the runbook reported {report.outcome}, but the independent verify failed"

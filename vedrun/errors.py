@@ -52,3 +52,12 @@ class LockBusy(VedrunError):
 
 class IncidentNotFound(VedrunError):
     exit_code = Exit.USAGE
+
+
+class OperationFailed(VedrunError):
+    """A playbook run failed; `failures` names each failed task (host: task: message)."""
+
+    def __init__(self, message: str, failures: list[str] | None = None,
+                 exit_code: int | None = None):
+        super().__init__(message, exit_code)
+        self.failures = list(failures or [])

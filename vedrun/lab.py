@@ -1,16 +1,19 @@
-"""The drill lab seen from vedrun: up and down run playbooks/lab.yml (the one definition of the
-stack, shared with the Molecule drills); status asks Docker and the services directly."""
+"""The drill lab: up and down run playbooks/lab.yml (the one definition of the stack, shared
+with the Molecule drills) against inventory/lab; status lists the lab's containers and runs the
+same health checks as `vedrun health` against the lab's VPS."""
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from vedrun.errors import OperationFailed, VedrunError
+from vedrun.inventory import Inventories, Where
+from vedrun.operations import HealthReport, OnChange, Operations
+from vedrun.runner import RunResult
 
 LAB_DIR_ENV = "VEDRUN_LAB_DIR"
 
@@ -19,23 +22,12 @@ def lab_dir(project: Path) -> Path:
     return Path(os.environ.get(LAB_DIR_ENV) or project / ".lab")
 
 
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str
-
-
-def _docker(*args: str, timeout: float = 10) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
-                          check=False)
-
-
 def containers() -> list[dict]:
     """The lab's containers (label org.vedrun.lab), running or not."""
     try:
-        result = _docker("ps", "-a", "--filter", "label=org.vedrun.lab",
-                         "--format", "{{json .}}")
+        result = subprocess.run(["docker", "ps", "-a", "--filter", "label=org.vedrun.lab",
+                                 "--format", "{{json .}}"],
+                                capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return []
     if result.returncode != 0:
@@ -43,47 +35,70 @@ def containers() -> list[dict]:
     return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
 
-def status(project: Path) -> tuple[list[dict], list[Check]]:
-    """Each container and each service check, from outside the stack."""
-    description_file = lab_dir(project) / "lab.json"
-    found = containers()
-    if not description_file.is_file():
-        return found, [Check("lab", False, "not set up: run `vedrun lab up`")]
-    description = json.loads(description_file.read_text(encoding="utf-8"))
-    ports, names = description["ports"], description["containers"]
-    checks = [_http("api /health", f"http://127.0.0.1:{ports['api']}/health", {200}),
-              _http("stripe stand-in", f"http://127.0.0.1:{ports['stripe']}/v1/events", {401}),
-              _exec("postgres", names["postgres"], ["pg_isready", "-U", "postgres"]),
-              _exec("redis", names["redis"], ["redis-cli", "ping"], expect="PONG"),
-              _ssh_banner("vps sshd", ports["ssh"])]
-    return found, checks
+@dataclass
+class LabStatus:
+    """The lab's containers and, once it is set up, the health report of its VPS."""
+
+    containers: list[dict] = field(default_factory=list)
+    health: HealthReport | None = None  # None: not set up (no lab.json), nothing was checked
+
+    @property
+    def healthy(self) -> bool:
+        return self.health is not None and self.health.all_green
 
 
-def _http(name: str, url: str, expected: set[int]) -> Check:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback URL we built
-            code, body = response.status, response.read(300).decode("utf-8", "replace")
-    except urllib.error.HTTPError as error:
-        code, body = error.code, error.read(300).decode("utf-8", "replace")
-    except (OSError, ValueError) as error:
-        return Check(name, False, str(getattr(error, "reason", error)))
-    return Check(name, code in expected, f"HTTP {code} {body.strip()[:120]}")
+@dataclass
+class LabUp:
+    result: RunResult
+    status: LabStatus
+
+    @property
+    def changed(self) -> int:
+        return sum(c.changed for c in self.result.state.hosts.values())
 
 
-def _exec(name: str, container: str, argv: list[str], expect: str | None = None) -> Check:
-    try:
-        result = _docker("exec", container, *argv)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        return Check(name, False, str(error))
-    out = (result.stdout or result.stderr).strip()
-    ok = result.returncode == 0 and (expect is None or out == expect)
-    return Check(name, ok, out[:160])
+class Lab:
+    """`vedrun lab up|status|down`."""
 
+    def __init__(self, *, project: Path, home: Path, operations: Operations,
+                 inventories: Inventories):
+        self.project = project
+        self.home = home
+        self.operations = operations
+        self.inventories = inventories
 
-def _ssh_banner(name: str, port: int) -> Check:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
-            banner = conn.recv(64).decode("ascii", "replace").strip()
-    except OSError as error:
-        return Check(name, False, str(error))
-    return Check(name, banner.startswith("SSH-2.0-"), banner)
+    def _lab_yml(self, state: str, on_change: OnChange | None) -> RunResult:
+        result, _ = self.operations.run_playbook(
+            "lab", Where(inventory=self.inventories.lab()), kind="lab",
+            extravars={"lab_stack_state": state}, lock=(["lab"], f"lab {state}"),
+            on_change=on_change)
+        return result
+
+    def up(self, on_change: OnChange | None = None) -> LabUp:
+        """Build what is missing, start the stack healthy, then check it."""
+        result = self._lab_yml("present", on_change)
+        if result.rc != 0:
+            raise OperationFailed(
+                f"The lab did not come up (ansible rc {result.rc}). Details: "
+                f"{result.artifacts_dir / 'stdout'}",
+                [f"{f['task']}: {f['msg']}" for f in result.state.failures])
+        return LabUp(result, self.status())
+
+    def down(self, on_change: OnChange | None = None) -> RunResult:
+        """Remove the lab's containers and state; the images stay as a cache."""
+        result = self._lab_yml("absent", on_change)
+        if result.rc != 0:
+            raise VedrunError(f"Removing the lab failed (ansible rc {result.rc}): "
+                              f"{result.artifacts_dir / 'stdout'}")
+        left = containers()
+        if left:
+            raise VedrunError("Lab containers are still there: "
+                              + ", ".join(r.get("Names", "?") for r in left))
+        return result
+
+    def status(self) -> LabStatus:
+        """The containers, and the health checks of `vedrun health` against inventory/lab."""
+        found = containers()
+        if not (lab_dir(self.project) / "lab.json").is_file():
+            return LabStatus(found, None)
+        return LabStatus(found, self.operations.health(Where(inventory=self.inventories.lab())))

@@ -6,11 +6,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from vedrun.catalog import Catalog
+from vedrun.outcome import Outcome
 from vedrun.store import Store
 from vedrun.timeutil import from_iso
-
-# A run that tried to fix something; `no fault found` and check runs tried nothing.
-_ATTEMPTS = {"recovered", "failed", "unreachable", "aborted"}
 
 
 @dataclass
@@ -45,9 +43,10 @@ def compute(store: Store, catalog: Catalog, since: datetime | None = None) -> li
             continue
         key = (run["runbook"], incident["kind"])
         used.setdefault(key, set()).add(incident["id"])
-        if run["outcome"] in _ATTEMPTS:
+        outcome = Outcome(run["outcome"])
+        if outcome.is_attempt:  # no fault found and check runs tried nothing
             attempted.setdefault(key, set()).add(incident["id"])
-        if run["outcome"] == "recovered":
+        if outcome is Outcome.RECOVERED:
             recovered.setdefault(key, set()).add(incident["id"])
 
     results = []
@@ -73,3 +72,20 @@ def compute(store: Store, catalog: Catalog, since: datetime | None = None) -> li
                 success_rate=len(fixed) / tries if tries else None,
             ))
     return results
+
+
+@dataclass
+class MetricsReport:
+    """`vedrun metrics`: the rows since a moment, and the success-rate target."""
+
+    since: datetime
+    target: float
+    rows: list[RunbookMetrics]
+
+    def as_json(self) -> dict:
+        return {"since": self.since.isoformat(), "success_rate_target": self.target,
+                "runbooks": [row.as_dict() for row in self.rows]}
+
+
+def report(store: Store, catalog: Catalog, since: datetime) -> MetricsReport:
+    return MetricsReport(since, catalog.success_rate_target, compute(store, catalog, since=since))

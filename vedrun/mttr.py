@@ -18,6 +18,10 @@ class PhaseTime:
     def breached(self) -> bool:
         return self.seconds is not None and self.seconds > self.target
 
+    def as_dict(self) -> dict:
+        return {"phase": self.phase, "seconds": self.seconds, "target": self.target,
+                "breached": self.breached}
+
 
 def _delta(start: datetime | None, end: datetime | None) -> float | None:
     if start is None or end is None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import os
-import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import jinja2
 
 from vedrun import mttr
 from vedrun.catalog import Catalog
+from vedrun.files import atomic_write
 from vedrun.metrics import compute
 from vedrun.store import Store
 from vedrun.timeutil import human, iso, now
@@ -53,21 +52,6 @@ def _total(incident: dict, catalog: Catalog) -> float | None:
     return rows[-1].seconds if rows else None
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def render_incidents(store: Store, catalog: Catalog, project: Path | None = None) -> Path:
     """Re-render INCIDENTS.md from the store. Serialised by a lock so that two vedrun
     processes cannot leave an older rendering on top of a newer one."""
@@ -88,6 +72,7 @@ def render_incidents(store: Store, catalog: Catalog, project: Path | None = None
 
 
 def render_rca(store: Store, catalog: Catalog, incident_id: str, project: Path | None = None) -> str:
+    """An RCA draft in Markdown from the incident's record, timeline, runs and MTTR."""
     incident = store.incident(incident_id)
     runbook = catalog.runbooks.get(incident["runbook"] or "")
     return _environment(project).get_template("rca.md.j2").render(

@@ -11,18 +11,17 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from vedrun.interrupts import Interrupts
 from vedrun.scrub import Scrubber
 from vedrun.timeutil import from_iso, iso, now
 
@@ -58,8 +57,10 @@ def _phase_of_name(name: str) -> str | None:
     return word if word in PHASES else None
 
 
-# set_stats keys of the backup and restore playbooks that vedrun reports as they are.
-RESULT_KEYS = ("vedrun_backups", "vedrun_restores", "vedrun_backup_list")
+# set_stats keys the recorder reads itself; every other `vedrun_*` key a playbook publishes as
+# {host: data} is kept as it is in RunState.results (backups, restores, listings, ...).
+DEDICATED_KEYS = frozenset({"vedrun_faults", "vedrun_health", "vedrun_health_passed",
+                            "vedrun_placeholder", "vedrun_confirmations"})
 
 
 @dataclass
@@ -87,7 +88,7 @@ class RunState:
     placeholder: bool = False
     # questions a runbook stopped on (host -> variable, question): a destructive step to confirm
     confirmations: dict[str, dict] = field(default_factory=dict)
-    # what backup/restore playbooks report (vedrun_backups, vedrun_restores, ...): key -> host -> data
+    # every other vedrun_* key a playbook published (vedrun_backups, ...): key -> host -> data
     results: dict[str, dict] = field(default_factory=dict)
     task: str = ""
     finished: bool = False
@@ -173,19 +174,33 @@ class EventRecorder:
             self._read_stats(stats, at)
 
     def _read_stats(self, stats: dict, at: str) -> None:
-        for host, faults in (stats.get("vedrun_faults") or {}).items():
+        for key, published in stats.items():
+            reader = getattr(self, f"_stat_{key}", None) if key in DEDICATED_KEYS else None
+            if reader is not None:
+                reader(published, at)
+            elif str(key).startswith("vedrun_") and isinstance(published, dict):
+                for host, data in published.items():
+                    self.state.results.setdefault(str(key), {})[str(host)] = data
+
+    def _stat_vedrun_faults(self, published, at):
+        for host, faults in (published or {}).items():
             self.state.faults[str(host)] = [str(f) for f in (faults or [])]
-        for host, checks in (stats.get("vedrun_health") or {}).items():
+
+    def _stat_vedrun_health(self, published, at):
+        for host, checks in (published or {}).items():
             self.state.health[str(host)] = checks
-        for host in stats.get("vedrun_health_passed") or {}:
+
+    def _stat_vedrun_health_passed(self, published, at):
+        for host in published or {}:
             self.state.health_passed.append((str(host), at, self.state.phase))
-        if stats.get("vedrun_placeholder"):
+
+    def _stat_vedrun_placeholder(self, published, at):
+        if published:
             self.state.placeholder = True
-        for host, question in (stats.get("vedrun_confirmations") or {}).items():
+
+    def _stat_vedrun_confirmations(self, published, at):
+        for host, question in (published or {}).items():
             self.state.confirmations[str(host)] = question
-        for key in RESULT_KEYS:
-            for host, data in (stats.get(key) or {}).items():
-                self.state.results.setdefault(key, {})[str(host)] = data
 
     def _on_runner_on_failed(self, event, data, at):
         if data.get("ignore_errors"):
@@ -234,82 +249,6 @@ def _message(data: dict) -> str:
     return str(msg).strip().splitlines()[0][:300] if msg else ""
 
 
-class _Interrupts:
-    """SIGINT/SIGTERM ask the run to stop (ansible-runner kills ansible's process group);
-    the previous handlers come back afterwards, so Ctrl-C works again."""
-
-    def __init__(self):
-        self.signal_name: str | None = None
-        self._previous: dict[int, object] = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        self.signal_name = signal.Signals(signum).name
-
-    def __exit__(self, *exc):
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-
-    def cancel(self) -> bool:
-        """ansible-runner's cancel_callback. ansible-runner kills ansible's process group, but
-        module processes can live in sessions of their own: end the whole tree first."""
-        if self.signal_name is None:
-            return False
-        terminate_descendants()
-        return True
-
-
-def _descendants(root: int) -> list[int]:
-    listing = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "ppid="], capture_output=True,
-                             text=True, check=False).stdout
-    children: dict[int, list[int]] = {}
-    for line in listing.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
-            children.setdefault(int(parts[1]), []).append(int(parts[0]))
-    found, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def terminate_descendants(grace: float = 3.0) -> None:
-    """SIGTERM every process this one started (ansible, its workers, modules, ssh), then
-    SIGKILL what is left after a grace period: no orphan survives an abort."""
-    pids = _descendants(os.getpid())
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                continue
-        deadline = time.monotonic() + grace
-        while sig == signal.SIGTERM and time.monotonic() < deadline:
-            if not [pid for pid in pids if _alive(pid)]:
-                return
-            time.sleep(0.05)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as handle:  # a zombie is dead, just not yet reaped
-            return handle.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-
 class RunbookRunner:
     """Builds ansible-runner's arguments for one playbook run and returns a RunResult."""
 
@@ -356,7 +295,7 @@ class RunbookRunner:
         control_dir = Path(tempfile.mkdtemp(prefix="vedrun-ssh-"))  # short: sockets have a length limit
         recorder = EventRecorder(playbook_phases(self.playbook), self.scrubber,
                                  self.artifacts_dir / "stdout", self.on_change)
-        interrupts = _Interrupts()
+        interrupts = Interrupts()
         try:
             with interrupts:
                 runner = ansible_runner.run(

@@ -122,3 +122,9 @@ class Scrubber:
             cleaned = self._pattern.sub(MASK, text)
             if cleaned != text:
                 path.write_text(cleaned, encoding="utf-8")
+
+
+def scrubber_for(variables: dict, inventory: Path, vault_password_file: Path | None) -> Scrubber:
+    """The scrubber of one run: its secret-named extra vars and its inventory's vault values."""
+    return Scrubber(secrets_from_vars(variables)
+                    | secrets_from_vaults(vault_files(inventory), vault_password_file))

@@ -17,14 +17,12 @@ from datetime import datetime
 from pathlib import Path
 
 from vedrun.errors import IncidentNotFound, StoreError, UsageError
+from vedrun.outcome import Outcome
 from vedrun.timeutil import iso, now
 
 DB_FILE = "incidents.db"
 STATUSES = ("open", "investigating", "mitigated", "recovered", "resolved")
 KINDS = ("real", "drill")
-# What a run can end as; `running` until it does.
-OUTCOMES = ("running", "recovered", "no fault found", "failed", "unreachable", "aborted",
-            "not automated", "checked", "awaiting confirmation")
 
 _MIGRATIONS: tuple[str, ...] = (
     # version 1
@@ -179,6 +177,10 @@ class Store:
             raise
         else:
             conn.execute("COMMIT")
+            self._committed()
+
+    def _committed(self) -> None:
+        """Called after every committed write; the incident log re-renders INCIDENTS.md here."""
 
     def _read(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
         try:
@@ -297,15 +299,14 @@ class Store:
                    timeline: dict[str, str | None], error: str | None = None) -> dict:
         """Close a run and stamp its incident's timeline in one transaction. A timestamp
         already on the incident (from an earlier run it joined) is kept: the first wins."""
-        if outcome not in OUTCOMES:
-            raise ValueError(f"unknown outcome {outcome}")
+        outcome = Outcome(outcome)  # ValueError for an unknown outcome
         stamp = iso(now())
         with self._write() as conn:
             run = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
             conn.execute(
                 "UPDATE runs SET ended_at = ?, outcome = ?, rc = ?, phases = ?, host_stats = ?,"
                 " faults = ?, unreachable = ?, failures = ?, error = ? WHERE id = ?",
-                (stamp, outcome, rc, json.dumps(phases), json.dumps(host_stats),
+                (stamp, str(outcome), rc, json.dumps(phases), json.dumps(host_stats),
                  json.dumps(faults), json.dumps(unreachable), json.dumps(failures), error, run_id),
             )
             incident_id = run["incident_id"]
@@ -318,20 +319,20 @@ class Store:
             if span.get("ended_at"):
                 self._log(conn, incident_id, span["ended_at"], "phase",
                           f"run #{run_id}: {phase} phase ended")
-        # a check after a recovery ("no fault found") confirms it; it does not replace it
-        # and a check run changes nothing, its outcome included
-        sets = ["outcome = CASE WHEN ? = 'checked' THEN outcome "
-                "WHEN ? = 'no fault found' AND recovered_at IS NOT NULL THEN outcome ELSE ? END",
-                "updated_at = ?"]
-        params = [outcome, outcome, outcome, stamp]
+        current = conn.execute("SELECT status, recovered_at FROM incidents WHERE id = ?",
+                               (incident_id,)).fetchone()
+        sets, params = ["updated_at = ?"], [stamp]
+        if outcome.updates_incident(recovered=current["recovered_at"] is not None):
+            sets.append("outcome = ?")
+            params.append(str(outcome))
         for column in ("detected_at", "mitigated_at", "recovered_at"):
             if timeline.get(column):
                 sets.append(f"{column} = COALESCE({column}, ?)")
                 params.append(timeline[column])
                 label = column.removesuffix("_at")
                 self._log(conn, incident_id, timeline[column], label, f"{label} (run #{run_id})")
-        if outcome == "recovered":
-            sets.append("status = CASE WHEN status = 'resolved' THEN status ELSE 'recovered' END")
+        if outcome is Outcome.RECOVERED and current["status"] != "resolved":
+            sets.append("status = 'recovered'")
         conn.execute(f"UPDATE incidents SET {', '.join(sets)} WHERE id = ?",  # noqa: S608 - fixed column names
                      (*params, incident_id))
         self._log(conn, incident_id, stamp, "run", f"run #{run_id} ended: {outcome}")
@@ -359,16 +360,17 @@ class Store:
         """Runs left `running` by a vedrun process that died (kill -9, power loss): they end
         as aborted so that no record claims to be in progress forever."""
         stale = [row for row in self._read("SELECT id, pid, incident_id FROM runs "
-                                           "WHERE outcome = 'running'")
+                                           "WHERE outcome = ?", (str(Outcome.RUNNING),))
                  if not _pid_alive(row["pid"])]
         if not stale:
             return []
         stamp = iso(now())
         with self._write() as conn:
             for row in stale:
-                conn.execute("UPDATE runs SET outcome = 'aborted', ended_at = ?, error = ? "
-                             "WHERE id = ? AND outcome = 'running'",
-                             (stamp, f"vedrun process {row['pid']} died during the run", row["id"]))
+                conn.execute("UPDATE runs SET outcome = ?, ended_at = ?, error = ? "
+                             "WHERE id = ? AND outcome = ?",
+                             (str(Outcome.ABORTED), stamp, f"vedrun process {row['pid']} died during the run",
+                              row["id"], str(Outcome.RUNNING)))
                 if row["incident_id"]:
                     self._log(conn, row["incident_id"], stamp, "run",
                               f"run #{row['id']} aborted: its vedrun process died")

@@ -1,0 +1,39 @@
+"""The deploy history on the host: what was deployed, when, with which declared configuration.
+
+Each entry is {image, reason, deployed_at, spec}; the spec holds the container's configuration
+as community.docker.docker_container takes it, with its environment in an env file on the host
+(`env_file`), so that a spec can travel to the controller without a secret. An entry written by
+an older vedrun with the environment inline has it hidden here and is marked `env_inline`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ansible_collections.vedrun.kit.plugins.module_utils.docker_cli import HIDDEN
+
+
+def read(path):
+    """(entries, problem): the history, newest last, each entry safe to return."""
+    if not os.path.exists(path):
+        return [], ""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = json.load(handle)
+    except (OSError, ValueError) as exc:
+        return [], f"unreadable deploy history {path}: {exc}"
+    if not isinstance(raw, list):
+        return [], f"deploy history {path} is not a list"
+    entries = []
+    for index, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            continue
+        spec = dict(entry.get("spec") or {})
+        inline = "env" in spec
+        if inline:
+            spec["env"] = HIDDEN
+        entries.append({"index": index, "image": entry.get("image", spec.get("image", "")),
+                        "reason": entry.get("reason", ""), "deployed_at": entry.get("deployed_at", ""),
+                        "spec": spec, "env_inline": inline})
+    return entries, ""

@@ -1,0 +1,57 @@
+#!/usr/bin/python
+"""Ansible module: wait on the host until PostgreSQL accepts connections, or say why not."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: db_wait
+short_description: Wait until PostgreSQL in a container accepts connections
+description:
+  - Polls C(pg_isready) through C(docker exec) on the host, in one task. On timeout it fails
+    with what pg_isready last answered and PostgreSQL's last log lines.
+options:
+  container: {description: The PostgreSQL container., type: str, required: true}
+  user: {description: Superuser., type: str, default: postgres}
+  database: {description: Database to check., type: str, required: true}
+  timeout: {description: Seconds to wait., type: int, default: 120}
+  log_lines: {description: Log lines shown when it gives up., type: int, default: 8}
+  fail: {description: Fail the task when it gives up (false reports C(ok=false))., type: bool, default: true}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.vedrun.kit.plugins.module_utils import docker_cli, postgres
+
+
+def main():
+    module = AnsibleModule(argument_spec={
+        "container": {"type": "str", "required": True},
+        "user": {"type": "str", "default": "postgres"},
+        "database": {"type": "str", "required": True},
+        "timeout": {"type": "int", "default": 120},
+        "log_lines": {"type": "int", "default": 8},
+        "fail": {"type": "bool", "default": True},
+    }, supports_check_mode=True)
+    params = module.params
+    if module.check_mode:
+        module.exit_json(changed=False, skipped=True, ok=True, msg="check mode: nothing to wait for")
+    answer = postgres.wait_ready(params["container"], params["user"], params["database"],
+                                 params["timeout"])
+    if answer["ok"] or not params["fail"]:
+        module.exit_json(changed=False, **answer)
+    try:
+        lines = docker_cli.logs(params["container"], 40).strip().splitlines()
+    except docker_cli.DockerError as exc:
+        lines = [str(exc)]
+    hint = ""
+    if any("postmaster.pid" in line for line in lines):
+        hint = (" It refuses to start over postmaster.pid: check that no other postmaster uses "
+                "the data directory before removing the file by hand.")
+    module.fail_json(
+        msg=(f"PostgreSQL in {params['container']} did not accept connections within "
+             f"{params['timeout']} s; pg_isready last said: {answer['output'] or answer['rc']}.{hint} "
+             f"Last log lines: {' | '.join(lines[-params['log_lines']:])}"),
+        **answer)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,422 @@
+#!/usr/bin/python
+"""Ansible module: verified PostgreSQL backups and restores through `docker exec`.
+
+Runs on the VPS. It needs the Docker CLI there and nothing else: pg_dump, pg_restore and psql are
+the ones inside the PostgreSQL container, so the tools always match the server's version, and no
+database password is needed (the container's local socket).
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pg_backup
+short_description: Take, list and restore verified PostgreSQL backups of a containerised database
+description:
+  - C(action=backup) dumps one database with C(pg_dump -Fc) in a REPEATABLE READ snapshot, counts
+    each table's rows in that same snapshot, checks the file with C(pg_restore --list) and its
+    SHA-256, and only then writes the manifest that makes it a verified backup. Older verified
+    backups beyond I(keep) are removed.
+  - C(action=list) reads the manifests (no change).
+  - C(action=restore) restores a verified backup into a new database in one transaction, stopping
+    on the first error, compares every table's rows with the manifest, and only then swaps it for
+    the live database. The live database is never dropped; it is kept under a dated name.
+    Refused unless I(confirm=true).
+options:
+  action:
+    {description: backup, list or restore., type: str, choices: [backup, list, restore], default: backup}
+  container: {description: The PostgreSQL container., type: str, required: true}
+  user:
+    {description: Superuser for pg_dump/psql on the container's local socket., type: str, default: postgres}
+  database: {description: The database to back up or to restore over., type: str, required: true}
+  owner: {description: Owner of the restored database (the app's role); default the live one's., type: str}
+  dir: {description: Absolute backup folder on the host., type: path, required: true}
+  keep: {description: Verified backups kept after a backup (0 keeps all)., type: int, default: 7}
+  backup:
+    {description: "Backup to restore: its name, or 'latest' (newest verified)", type: str, default: latest}
+  confirm: {description: Restore only when true., type: bool, default: false}
+  timeout: {description: Seconds allowed for pg_dump or pg_restore., type: int, default: 3600}
+"""
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import subprocess
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+MANIFEST_FORMAT = 1
+# Rows of each ordinary or partitioned table, counted inside the caller's snapshot.
+COUNT_SQL = (
+    "SELECT coalesce(json_object_agg(format('%I.%I', n.nspname, c.relname), "
+    "(xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, "
+    "c.relname), false, true, '')))[1]::text::bigint), '{}') "
+    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%';"
+)
+PARTIAL_MAX_AGE = 6 * 3600  # a .partial older than this is a leftover of a killed backup
+
+
+class Failure(Exception):
+    pass
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def tail(text: str | bytes, lines: int = 8) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
+
+
+class Postgres:
+    """psql, pg_dump and pg_restore of one container, through the Docker CLI."""
+
+    def __init__(self, container: str, user: str):
+        self.container = container
+        self.user = user
+
+    def _exec(self, *argv: str, interactive: bool = False) -> list[str]:
+        return ["docker", "exec", *(["-i"] if interactive else []), self.container, *argv]
+
+    def psql(self, database: str, sql: str, variables: dict | None = None, timeout: int = 120) -> str:
+        """Run a script (psql variables allowed: :'v' and :"v") and return its unaligned output."""
+        argv = ["psql", "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-U", self.user, "-d", database]
+        for key, value in (variables or {}).items():
+            argv += ["-v", f"{key}={value}"]
+        proc = subprocess.run(self._exec(*argv, "-f", "-", interactive=True), input=sql.encode(),
+                              capture_output=True, timeout=timeout, check=False)
+        if proc.returncode != 0:
+            raise Failure(f"psql on {database} failed (exit {proc.returncode}): {tail(proc.stderr)}")
+        return proc.stdout.decode("utf-8", "replace").strip()
+
+    def snapshot_session(self, database: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            self._exec("psql", "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-U", self.user, "-d", database,
+                       interactive=True),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def run_to_file(self, argv: list[str], path: str, timeout: int) -> None:
+        with open(path, "wb") as out:
+            proc = subprocess.run(self._exec(*argv), stdout=out, stderr=subprocess.PIPE,
+                                  timeout=timeout, check=False)
+        if proc.returncode != 0:
+            raise Failure(f"{argv[0]} failed (exit {proc.returncode}): {tail(proc.stderr)}")
+
+    def run_from_file(self, argv: list[str], path: str, timeout: int) -> str:
+        with open(path, "rb") as src:
+            proc = subprocess.run(self._exec(*argv, interactive=True), stdin=src, capture_output=True,
+                                  timeout=timeout, check=False)
+        if proc.returncode != 0:
+            raise Failure(f"{argv[0]} failed (exit {proc.returncode}): {tail(proc.stderr)}")
+        return proc.stdout.decode("utf-8", "replace")
+
+
+def sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_json_atomic(path: str, data: dict) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def read_manifests(folder: str, database: str) -> tuple[list[dict], list[str]]:
+    """Verified backups of `database`, newest first, and the problems found on the way."""
+    found, problems = [], []
+    if not os.path.isdir(folder):
+        return found, problems
+    for entry in sorted(os.listdir(folder)):
+        if not entry.endswith(".json") or not entry.startswith(database + "-"):
+            continue
+        path = os.path.join(folder, entry)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                manifest = json.load(handle)
+        except (OSError, ValueError) as exc:
+            problems.append(f"{entry}: unreadable manifest ({exc})")
+            continue
+        if manifest.get("format") != MANIFEST_FORMAT or not manifest.get("verified_at"):
+            problems.append(f"{entry}: not a verified vedrun backup manifest")
+            continue
+        if manifest.get("database") != database:
+            continue
+        manifest["path"] = os.path.join(folder, manifest["file"])
+        manifest["manifest_path"] = path
+        found.append(manifest)
+    found.sort(key=lambda m: (m["taken_at"], m["name"]), reverse=True)
+    return found, problems
+
+
+def table_data_entries(listing: str) -> set[str]:
+    """schema.table of every TABLE DATA entry of a `pg_restore --list` output."""
+    names = set()
+    for line in listing.splitlines():
+        match = re.match(r"^\d+; \d+ \d+ TABLE DATA (\S+) (\S+) ", line)
+        if match:
+            names.add(f"{match.group(1)}.{match.group(2)}")
+    return names
+
+
+def verify_file(pg: Postgres, path: str, manifest: dict, timeout: int) -> int:
+    """The file's checksum and its table of contents must match the manifest; returns TOC size."""
+    if not os.path.isfile(path):
+        raise Failure(f"{path} is missing (its manifest is there): choose another backup")
+    actual = sha256(path)
+    if actual != manifest["sha256"]:
+        raise Failure(f"checksum mismatch for {path}: manifest says {manifest['sha256'][:16]}..., "
+                      f"the file is {actual[:16]}...; the file was changed or damaged. Choose "
+                      "another backup with backup=NAME.")
+    listing = pg.run_from_file(["pg_restore", "--list"], path, timeout)
+    entries = table_data_entries(listing)
+    # a table with rows must have its data in the archive
+    missing = sorted(t for t, rows in manifest["tables"].items() if rows and t not in entries)
+    if missing:
+        raise Failure(f"{path}: pg_restore --list has no data for {', '.join(missing)}")
+    return sum(1 for line in listing.splitlines() if line and not line.startswith(";"))
+
+
+def backup(module: AnsibleModule, pg: Postgres) -> dict:
+    params = module.params
+    folder, database = params["dir"], params["database"]
+    started = utc_now()
+    name = f"{database}-{started.strftime('%Y%m%dT%H%M%SZ')}"
+    suffix = 1
+    while os.path.exists(os.path.join(folder, name + ".json")) or os.path.exists(
+            os.path.join(folder, name + ".dump")):
+        suffix += 1
+        name = f"{database}-{started.strftime('%Y%m%dT%H%M%SZ')}-{suffix}"
+    if module.check_mode:
+        return {"changed": True, "backup": {"name": name, "database": database}, "removed": []}
+
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    partial = os.path.join(folder, f".{name}.dump.partial")
+    final = os.path.join(folder, name + ".dump")
+    t0 = time.monotonic()
+    session = pg.snapshot_session(database)
+    taken = utc_now()  # the snapshot opens now: the recovery point (never later than the data)
+    try:
+        # One REPEATABLE READ snapshot for the row counts and for pg_dump (--snapshot), so the
+        # manifest describes exactly what the file holds, even while the app writes.
+        session.stdin.write("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n"
+                            "SELECT pg_export_snapshot();\nSHOW server_version;\n"
+                            + COUNT_SQL + "\n")
+        session.stdin.flush()
+        snapshot = session.stdout.readline().strip()
+        server_version = session.stdout.readline().strip()
+        counts_line = session.stdout.readline().strip()
+        if not snapshot or not counts_line:
+            session.kill()
+            raise Failure(f"could not open a snapshot of {database}: {tail(session.stderr.read())}")
+        tables = {k: int(v) for k, v in json.loads(counts_line).items()}
+        try:
+            pg.run_to_file(["pg_dump", "-Fc", f"--snapshot={snapshot}", "-U", pg.user, "-d", database],
+                           partial, params["timeout"])
+        finally:
+            session.stdin.write("COMMIT;\n")
+            session.stdin.close()
+            session.wait(timeout=30)
+        manifest = {
+            "format": MANIFEST_FORMAT, "name": name, "file": name + ".dump", "database": database,
+            "container": pg.container, "server_version": server_version, "taken_at": iso(taken),
+            "tables": tables, "rows": sum(tables.values()),
+            "size_bytes": os.path.getsize(partial), "sha256": sha256(partial),
+            "dump_seconds": round(time.monotonic() - t0, 2), "tool": "vedrun pg_dump -Fc",
+        }
+        manifest["toc_entries"] = verify_file(pg, partial, manifest, params["timeout"])
+        os.chmod(partial, 0o600)
+        os.replace(partial, final)
+        manifest["verified_at"] = iso(utc_now())
+        manifest["verified_by"] = "sha256 and pg_restore --list"
+        # the manifest is written last: without it a dump is not a verified backup
+        write_json_atomic(os.path.join(folder, name + ".json"), manifest)
+    except BaseException:
+        for path in (partial, final):  # no manifest: the dump is nobody's backup, remove it
+            if os.path.exists(path):
+                os.remove(path)
+        raise
+    removed = prune(folder, database, params["keep"])
+    manifest["path"] = final
+    return {"changed": True, "backup": manifest, "removed": removed}
+
+
+def prune(folder: str, database: str, keep: int) -> list[str]:
+    removed = []
+    now = time.time()
+    for entry in os.listdir(folder):
+        path = os.path.join(folder, entry)
+        if entry.startswith(f".{database}-") and entry.endswith(".partial") \
+                and now - os.path.getmtime(path) > PARTIAL_MAX_AGE:
+            os.remove(path)
+            removed.append(entry)
+    if keep <= 0:
+        return removed
+    backups, _ = read_manifests(folder, database)
+    for old in backups[keep:]:
+        for path in (old["manifest_path"], old["path"]):  # manifest first: never a half backup
+            if os.path.exists(path):
+                os.remove(path)
+                removed.append(os.path.basename(path))
+    return removed
+
+
+def choose(module: AnsibleModule) -> dict:
+    params = module.params
+    backups, problems = read_manifests(params["dir"], params["database"])
+    if not backups:
+        raise Failure(f"no verified backup of {params['database']} in {params['dir']}"
+                      + (f" ({'; '.join(problems)})" if problems else "")
+                      + ": take one with `vedrun backup` (playbooks/backup-database.yml).")
+    if params["backup"] in ("", "latest"):
+        return backups[0]
+    wanted = params["backup"].removesuffix(".dump").removesuffix(".json")
+    for manifest in backups:
+        if manifest["name"] == wanted:
+            return manifest
+    raise Failure(f"no verified backup named {wanted!r} in {params['dir']}. Verified backups: "
+                  + ", ".join(m["name"] for m in backups[:10]))
+
+
+def restore(module: AnsibleModule, pg: Postgres) -> dict:
+    params = module.params
+    database = params["database"]
+    manifest = choose(module)
+    toc = verify_file(pg, manifest["path"], manifest, params["timeout"])
+    stamp = utc_now().strftime("%Y%m%dt%H%M%Sz")
+    staging, replaced = f"{database}_restore_{stamp}", f"{database}_before_restore_{stamp}"
+    result = {"backup": manifest, "database": database, "staging_database": staging,
+              "replaced_by": replaced, "toc_entries": toc,
+              "recovery_point": manifest["taken_at"]}
+    if module.check_mode:
+        return {"changed": True, **result}
+    if not params["confirm"]:
+        raise Failure(f"restoring {manifest['name']} over {database} needs confirmation "
+                      "(confirm=true); nothing was changed.")
+    owner = params["owner"] or pg.psql("postgres", "SELECT pg_get_userbyid(datdba) FROM pg_database "
+                                                    "WHERE datname = :'db';", {"db": database})
+    if not owner:
+        owner = pg.user
+    t0 = time.monotonic()
+    pg.psql("postgres", 'CREATE DATABASE :"staging" OWNER :"owner" TEMPLATE template0;',
+            {"staging": staging, "owner": owner})
+    try:
+        pg.run_from_file(["pg_restore", "-U", pg.user, "-d", staging, "--single-transaction",
+                          "--exit-on-error"], manifest["path"], params["timeout"])
+        counts = {k: int(v) for k, v in
+                  json.loads(pg.psql(staging, COUNT_SQL, timeout=params["timeout"]) or "{}").items()}
+        wrong = {t: (counts.get(t), rows) for t, rows in manifest["tables"].items() if counts.get(t) != rows}
+        if wrong:
+            raise Failure("the restored copy does not match the manifest: " + ", ".join(
+                f"{t} has {got} rows, manifest {want}" for t, (got, want) in sorted(wrong.items())))
+    except BaseException:
+        # only the copy we created is dropped; the live database was not touched
+        pg.psql("postgres", 'DROP DATABASE IF EXISTS :"staging" WITH (FORCE);', {"staging": staging})
+        raise
+    restored_seconds = round(time.monotonic() - t0, 2)
+    swap(pg, database, staging, replaced)
+    return {"changed": True, **result, "tables": counts, "restore_seconds": restored_seconds,
+            "seconds": round(time.monotonic() - t0, 2)}
+
+
+SWAP_SQL = r"""
+ALTER DATABASE :"live" WITH ALLOW_CONNECTIONS false;
+SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+WHERE datname = :'live' AND pid <> pg_backend_pid();
+DO $$ BEGIN
+  FOR i IN 1..100 LOOP
+    EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_setting('vedrun.live'));
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+END $$;
+ALTER DATABASE :"live" RENAME TO :"replaced";
+ALTER DATABASE :"staging" RENAME TO :"live";
+"""
+
+
+UNDO_SWAP_SQL = r"""
+SELECT NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'live')
+   AND EXISTS (SELECT 1 FROM pg_database WHERE datname = :'replaced') AS renamed \gset
+\if :renamed
+ALTER DATABASE :"replaced" RENAME TO :"live";
+\endif
+ALTER DATABASE :"live" WITH ALLOW_CONNECTIONS true;
+"""
+
+
+def swap(pg: Postgres, live: str, staging: str, replaced: str) -> None:
+    """The checked copy becomes the live database; the old one is kept, closed to connections."""
+    exists = pg.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname = :'live';", {"live": live})
+    script = ("SET vedrun.live = :'live';\n" + SWAP_SQL) if exists == "1" else \
+        'ALTER DATABASE :"staging" RENAME TO :"live";\n'
+    try:
+        pg.psql("postgres", script, {"live": live, "staging": staging, "replaced": replaced})
+    except (Failure, subprocess.TimeoutExpired) as exc:
+        # put the live database back under its name and open it again; the checked copy stays
+        pg.psql("postgres", UNDO_SWAP_SQL, {"live": live, "replaced": replaced})
+        raise Failure(f"could not swap the restored copy in ({exc}); {live} is back as it was and "
+                      f"open again, the checked copy is kept as {staging}") from None
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "action": {"type": "str", "choices": ["backup", "list", "restore"], "default": "backup"},
+            "container": {"type": "str", "required": True},
+            "user": {"type": "str", "default": "postgres"},
+            "database": {"type": "str", "required": True},
+            "owner": {"type": "str"},
+            "dir": {"type": "path", "required": True},
+            "keep": {"type": "int", "default": 7},
+            "backup": {"type": "str", "default": "latest"},
+            "confirm": {"type": "bool", "default": False},
+            "timeout": {"type": "int", "default": 3600},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    if not os.path.isabs(params["dir"]):
+        module.fail_json(msg=f"dir must be an absolute path on the host, got {params['dir']!r}")
+    # 30 + len("_before_restore_20261126t210000z") stays within PostgreSQL's 63-byte names
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,29}$", params["database"]):
+        module.fail_json(msg=f"database {params['database']!r} is not a plain PostgreSQL name "
+                             "(letters, digits, underscore; at most 30 characters)")
+    pg = Postgres(params["container"], params["user"])
+    try:
+        if params["action"] == "backup":
+            module.exit_json(**backup(module, pg))
+        elif params["action"] == "list":
+            backups, problems = read_manifests(params["dir"], params["database"])
+            module.exit_json(changed=False, backups=backups, problems=problems)
+        else:
+            module.exit_json(**restore(module, pg))
+    except Failure as exc:
+        module.fail_json(msg=str(exc))
+    except subprocess.TimeoutExpired as exc:
+        tool = next((a for a in exc.cmd if a in ("pg_dump", "pg_restore", "psql")), "docker exec")
+        module.fail_json(msg=f"{tool} ran past {exc.timeout} s (timeout {params['timeout']} s); the "
+                             f"{params['action']} was abandoned and the live database not swapped")
+    except FileNotFoundError as exc:
+        module.fail_json(msg=f"{exc.filename} not found on the host: the Docker CLI is needed ({exc})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""The Outcome enum: one row per outcome, and the store's decision made with it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vedrun.errors import Exit
+from vedrun.outcome import Outcome
+from vedrun.store import Store
+
+# outcome, stored value, exit code, counts as an attempt, escalates, colour
+TABLE = [(Outcome.RUNNING, "running", Exit.FAILED, False, False, "yellow"),
+         (Outcome.RECOVERED, "recovered", Exit.OK, True, False, "green"),
+         (Outcome.NO_FAULT_FOUND, "no fault found", Exit.OK, False, False, "green"),
+         (Outcome.CHECKED, "checked", Exit.OK, False, False, "cyan"),
+         (Outcome.FAILED, "failed", Exit.FAILED, True, True, "red"),
+         (Outcome.UNREACHABLE, "unreachable", Exit.UNREACHABLE, True, True, "red"),
+         (Outcome.ABORTED, "aborted", Exit.ABORTED, True, True, "red"),
+         (Outcome.NOT_AUTOMATED, "not automated", Exit.NOT_AUTOMATED, False, True, "red"),
+         (Outcome.AWAITING_CONFIRMATION, "awaiting confirmation", Exit.CONFIRM, False, False, "yellow")]
+
+
+@pytest.mark.parametrize(("outcome", "value", "exit_code", "attempt", "escalates", "colour"), TABLE)
+def test_each_outcome_knows_its_traits(outcome, value, exit_code, attempt, escalates, colour):
+    assert outcome == value and str(outcome) == value and Outcome(value) is outcome
+    assert json.dumps({"outcome": outcome}) == json.dumps({"outcome": value})
+    assert outcome.exit_code is exit_code
+    assert outcome.is_attempt is attempt
+    assert outcome.escalates is escalates
+    assert outcome.colour == colour
+
+
+def test_the_table_covers_every_outcome():
+    assert {row[0] for row in TABLE} == set(Outcome)
+
+
+@pytest.mark.parametrize(("outcome", "recovered", "updates"), [
+    (Outcome.CHECKED, False, False),  # a check run changes nothing, its outcome included
+    (Outcome.NO_FAULT_FOUND, True, False),  # it confirms a recovery, it does not replace it
+    (Outcome.NO_FAULT_FOUND, False, True),
+    (Outcome.FAILED, True, True),
+    (Outcome.RECOVERED, False, True),
+])
+def test_which_outcome_becomes_the_incidents(outcome, recovered, updates):
+    assert outcome.updates_incident(recovered=recovered) is updates
+
+
+def _finish(store: Store, incident_id: str, outcome: Outcome, timeline: dict | None = None) -> None:
+    run = store.start_run(incident_id=incident_id, runbook="p0-service-down", check_mode=False,
+                          inventory="inv", limit=None, hosts=["a"], artifacts_dir="x", evidence_dir="y")
+    store.finish_run(run, outcome=outcome, rc=0, phases={}, host_stats={}, faults={},
+                     unreachable=[], failures=[], timeline=timeline or {})
+
+
+def test_store_keeps_a_recovery_over_a_later_no_fault_found_and_ignores_checks(home):
+    store = Store(home)
+    incident = store.open_incident(severity="P0", title="API down")["id"]
+    _finish(store, incident, Outcome.CHECKED)
+    assert store.incident(incident)["outcome"] is None
+    _finish(store, incident, Outcome.RECOVERED, {"recovered_at": "2026-11-26T03:10:00.000Z"})
+    _finish(store, incident, Outcome.NO_FAULT_FOUND)
+    record = store.incident(incident)
+    assert record["outcome"] == "recovered" and record["status"] == "recovered"
+    assert [r["outcome"] for r in store.runs(incident)] == ["checked", "recovered", "no fault found"]
+
+
+def test_store_refuses_an_unknown_outcome(home):
+    store = Store(home)
+    incident = store.open_incident(severity="P0", title="x")["id"]
+    with pytest.raises(ValueError, match="is not a valid Outcome"):
+        _finish(store, incident, "fixed-ish")

@@ -1,0 +1,50 @@
+"""Where each run keeps its ansible-runner folder, and their rotation."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from vedrun.timeutil import iso, now
+
+KEEP_ARTIFACTS_ENV = "VEDRUN_KEEP_ARTIFACTS"
+DEFAULT_KEEP_ARTIFACTS = 200  # runs whose ansible artifacts are kept, newest first
+# every kind of run folder under the home, each with ansible-runner's artifacts/ inside
+_PATTERNS = ("incidents/*/runs/*/artifacts", "checks/*/artifacts", "health/*/artifacts",
+             "lab/*/artifacts", "operations/*/artifacts")
+
+
+def run_name() -> str:
+    """A run's folder name: its start (UTC, sortable) and the pid, unique on this machine."""
+    return f"{iso(now()).replace(':', '').replace('-', '').replace('.', '')}-{os.getpid()}"
+
+
+class Artifacts:
+    """The run folders under vedrun's home: one per run, pruned to the newest ones."""
+
+    def __init__(self, home: Path):
+        self.home = home
+
+    def run_folder(self, kind: str, label: str = "") -> Path:
+        """A new folder for a run without an incident: health/, lab/, operations/, checks/."""
+        return self.home / kind / (f"{run_name()}-{label}" if label else run_name())
+
+    def incident_run_folders(self, incident_id: str | None) -> tuple[Path, Path]:
+        """(ansible-runner's private folder, evidence folder) of a runbook run; a check run
+        without an incident keeps both under checks/."""
+        if incident_id is None:
+            base = self.run_folder("checks")
+            return base, base / "evidence"
+        base, name = self.home / "incidents" / incident_id, run_name()
+        return base / "runs" / name, base / "evidence" / name
+
+    def prune(self, keep: int | None = None) -> int:
+        """Rotation: keep the ansible artifacts of the newest `keep` runs; records stay."""
+        keep = keep if keep is not None else int(os.environ.get(KEEP_ARTIFACTS_ENV,
+                                                                DEFAULT_KEEP_ARTIFACTS))
+        folders = [p for pattern in _PATTERNS for p in self.home.glob(pattern) if p.is_dir()]
+        folders.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+        for folder in folders[keep:]:
+            shutil.rmtree(folder, ignore_errors=True)
+        return max(0, len(folders) - keep)

@@ -1,0 +1,5 @@
+"""`python -m vedrun.cli`: the same as the `vedrun` command."""
+
+from vedrun.cli import main
+
+main()
