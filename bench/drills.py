@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -27,6 +28,21 @@ RUNS = int(os.environ.get("BENCH_DRILLS", 3))
 # runbook -> the docs/benchmarks.md section its numbers go to
 SECTIONS = {"p0-service-down": "drills", "p0-database-failure": "drills-database"}
 RESTORE_FAULTS = {"corruption"}  # drills whose recovery restores a backup: goal 120 s
+# The published numbers of this commit are shown beside the new ones (read from git, not typed).
+BEFORE = os.environ.get("BENCH_BEFORE", "e0d454e")
+PHASES = ("detection", "mitigation", "recovery")
+
+
+def published_before(section: str) -> tuple[dict[str, str], str]:
+    """The median MTTR per fault and the healthy-run median published at BEFORE, if any."""
+    shown = subprocess.run(["git", "show", f"{BEFORE}:docs/benchmarks.md"], cwd=REPO,
+                           capture_output=True, text=True, check=False).stdout
+    if f"<!-- bench:{section} -->" not in shown:
+        return {}, ""
+    text = shown.split(f"<!-- bench:{section} -->", 1)[1].split(f"<!-- /bench:{section} -->", 1)[0]
+    medians = {m.group(1): m.group(2) for m in re.finditer(r"^\| ([\w-]+) \| ([\d.]+ s) \|", text, re.M)}
+    healthy = re.search(r"median ([\d.]+ s)", text.split("healthy stack", 1)[-1])
+    return medians, healthy.group(1) if healthy else ""
 
 
 def vedrun(env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -37,15 +53,15 @@ def vedrun(env: dict, *args: str) -> subprocess.CompletedProcess:
 def bench_runbook(env: dict, runbook: str) -> str:
     from vedrun.drill import faults
 
-    results: dict[str, list[float]] = {}
+    results: dict[str, list[dict[str, float]]] = {}
     for fault in faults(REPO, runbook):
         for _ in range(RUNS):
             out = vedrun(env, "drill", runbook, "--fault", fault, "--json")
             assert out.returncode == 0, out.stdout + out.stderr
             [drill] = json.loads(out.stdout)
-            total = next(r["seconds"] for r in drill["mttr"] if r["phase"] == "total")
-            results.setdefault(fault, []).append(total)
-            print(runbook, fault, total, flush=True)
+            times = {r["phase"]: r["seconds"] for r in drill["mttr"]}
+            results.setdefault(fault, []).append(times)
+            print(runbook, fault, times, flush=True)
     healthy = []
     for _ in range(RUNS):
         started = time.perf_counter()
@@ -65,19 +81,25 @@ def bench_runbook(env: dict, runbook: str) -> str:
         f"- Measured: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()}: "
         f"{os.cpu_count()} cores, Docker lab on loopback, SSH to the lab VPS",
         "",
-        "| fault | median MTTR | min - max | goal | met |",
-        "|---|---|---|---|---|",
+        f"| fault | median MTTR | detect | mitigate | recover | min - max | goal | met | {BEFORE} |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for fault, totals in results.items():
+    before, before_healthy = published_before(SECTIONS[runbook])
+    for fault, runs in results.items():
+        totals = [run["total"] for run in runs]
         median = statistics.median(totals)
+        split = " | ".join(f"{statistics.median(run[p] or 0 for run in runs):.1f} s" for p in PHASES)
         goal = 120 if fault in RESTORE_FAULTS else 60
-        lines.append(f"| {fault} | {median:.1f} s | {min(totals):.1f} - {max(totals):.1f} s | "
-                     f"{goal} s | {'yes' if median < goal else 'NO'} |")
+        lines.append(f"| {fault} | {median:.1f} s | {split} | {min(totals):.1f} - {max(totals):.1f} s | "
+                     f"{goal} s | {'yes' if median < goal else 'NO'} | {before.get(fault, '-')} |")
     lines += [
+        "",
+        "detect, mitigate, recover: medians of the MTTR phases (started -> detected -> mitigated ->",
+        f"recovered). {BEFORE}: the median published at that commit, before the runbook kit.",
         "",
         f"The runbook on a healthy stack (`no fault found`, changed=0), whole "
         f"`vedrun` process: median {statistics.median(healthy):.1f} s "
-        f"({min(healthy):.1f} - {max(healthy):.1f} s).",
+        f"({min(healthy):.1f} - {max(healthy):.1f} s; {BEFORE}: {before_healthy or '-'}).",
     ]
     if runbook == "p0-database-failure":
         lines += ["", *bench_restore(env)]

@@ -8,7 +8,6 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.vedrun.kit.plugins.filter.database import (
     database_damage,
     database_faults,
-    database_redeploy,
     rows_short,
 )
 
@@ -62,22 +61,6 @@ def test_decision_table(name, parts, faults):
 
 def test_damage_lists_only_damaged_data_errors():
     assert database_damage(probe(integrity={"errors": [LOCKED, DAMAGE]})) == [DAMAGE]
-
-
-SPEC = {"name": "vedfinance-postgres", "image": "vedrun/lab-postgres:x", "env_file": "/x.env",
-        "mounts": [{"type": "volume", "source": "pgdata", "target": "/var/lib/postgresql/data"}]}
-
-
-@pytest.mark.parametrize(("history", "ok", "reason"), [
-    ({"entries": [{"spec": SPEC}], "volumes": {"pgdata": True}}, True, ""),
-    ({"entries": [{"spec": SPEC}], "volumes": {"pgdata": False}}, False, "empty database"),
-    ({"entries": [], "volumes": {}, "path": "/h.json"}, False, "no deploy history at /h.json"),
-    ({"entries": [{"spec": SPEC, "env_inline": True}], "volumes": {"pgdata": True}}, False, "inline"),
-])
-def test_redeploy_only_onto_its_own_data(history, ok, reason):
-    decision = database_redeploy(probe(history=history))
-    assert decision["ok"] is ok and reason in decision["reason"]
-    assert decision["spec"] == (SPEC if ok else {})
 
 
 def test_rows_short():

@@ -19,7 +19,7 @@ def backup(ctx, where, as_json, fetch):
     Runs playbooks/backup-database.yml: pg_dump in custom format inside the PostgreSQL
     container, row counts of every table in the same snapshot, SHA-256 and pg_restore --list;
     only then is the manifest written that makes it a verified backup. Retention removes the
-    oldest beyond vedrun_postgres_backup_keep. Exit 0 when every host has a new verified backup."""
+    oldest beyond vedrun_stack.postgres.backup_keep. Exit 0 when every host has a new verified backup."""
     from vedrun.display.operations import backup_report
 
     report = engine_of(ctx).operations.backup(where, fetch=fetch)

@@ -16,8 +16,8 @@ description:
     (fewer free non-superuser slots than connections_min_free); blocking queries (sessions wait
     on a lock past the threshold); corruption (a table read failed with a damaged-data error)."
   - C(database_damage) lists the integrity scan's errors that mean damaged data (a table locked
-    by someone else is skipped, not damaged). C(database_redeploy) says whether a removed
-    container can be brought back from its deploy history without losing data.
+    by someone else is skipped, not damaged). Whether a removed container can be brought back
+    is C(vedrun.kit.redeploy).
 positional: settings
 options:
   _input: {description: The result of vedrun.kit.db_probe., type: dict, required: true}
@@ -78,27 +78,6 @@ def database_faults(probe, settings):
     return faults
 
 
-def database_redeploy(probe):
-    """{ok, spec, reason}: a removed container comes back from its newest deploy only when every
-    named volume of that spec still exists (a new empty volume would be a new empty database)."""
-    _require(probe)
-    history = probe.get("history") or {}
-    entries = history.get("entries") or []
-    if not entries:
-        return {"ok": False, "spec": {}, "reason": f"there is no deploy history at "
-                f"{history.get('path', '?')} to bring the container back from"}
-    entry = entries[-1]
-    if entry.get("env_inline"):
-        return {"ok": False, "spec": {}, "reason": "its newest deploy keeps the environment inline "
-                "(an older vedrun): redeploy it once through roles/container_deploy"}
-    volumes = history.get("volumes") or {}
-    missing = sorted(name for name, present in volumes.items() if not present)
-    if missing:
-        return {"ok": False, "spec": {}, "reason": "its data volume(s) " + ", ".join(missing)
-                + " are gone too: a new container would start an empty database"}
-    return {"ok": True, "spec": entry["spec"], "reason": ""}
-
-
 def rows_short(expected, counts):
     """Tables holding fewer rows than expected (a backup's manifest): 'table: N rows, backup M'."""
     if not isinstance(expected, dict) or not isinstance(counts, dict):
@@ -111,4 +90,4 @@ def rows_short(expected, counts):
 class FilterModule:
     def filters(self):
         return {"database_faults": database_faults, "database_damage": database_damage,
-                "database_redeploy": database_redeploy, "rows_short": rows_short}
+                "rows_short": rows_short}

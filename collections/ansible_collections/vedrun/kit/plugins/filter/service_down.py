@@ -71,7 +71,7 @@ def service_down_rollback(probe):
     image = probe["container"].get("image", "")
     if len(entries) < 2:
         return {}
-    older = [entry for entry in entries if entry.get("image") != image]
+    older = [entry for entry in entries if entry.get("image") != image and not entry.get("env_inline")]
     return older[-1] if older else {}
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 
+from ansible_collections.vedrun.kit.plugins.module_utils import docker_cli
 from ansible_collections.vedrun.kit.plugins.module_utils.docker_cli import HIDDEN
 
 
@@ -37,3 +38,16 @@ def read(path):
                         "reason": entry.get("reason", ""), "deployed_at": entry.get("deployed_at", ""),
                         "spec": spec, "env_inline": inline})
     return entries, ""
+
+
+def history(path):
+    """The history as a probe returns it: {path, entries, problem, volumes}, where volumes says
+    whether each named volume of the newest spec still exists (a redeploy onto a volume Docker
+    would create afresh would start empty)."""
+    entries, problem = read(path) if path else ([], "")
+    volumes = {}
+    for mount in (entries[-1]["spec"].get("mounts") or []) if entries else []:
+        if mount.get("type", "volume") == "volume" and mount.get("source"):
+            rc, _out, _err = docker_cli.run(["volume", "inspect", "--", mount["source"]])
+            volumes[mount["source"]] = rc == 0
+    return {"path": path, "entries": entries, "problem": problem, "volumes": volumes}

@@ -40,7 +40,9 @@ port:
   returned: always
 disk: {description: "path, free_mb, size_mb, or error", type: dict, returned: always}
 history:
-  description: entries [{index, image, reason, deployed_at, spec}] (no secrets), problem
+  description: >-
+    path, entries [{index, image, reason, deployed_at, spec}] (no secrets), problem, volumes
+    {name: exists} of the newest spec
   type: dict
   returned: always
 """
@@ -87,12 +89,10 @@ def main():
         holders = port(params["port"])
     except docker_cli.DockerError as exc:
         module.fail_json(msg=str(exc))
-    entries, problem = deploys.read(params["deploy_history"])
     module.exit_json(
         changed=False, container=container,
         health=http_probe.check(params["health_url"], params["health_timeout"]),
-        port=holders, disk=disk(params["data_path"]),
-        history={"path": params["deploy_history"], "entries": entries, "problem": problem})
+        port=holders, disk=disk(params["data_path"]), history=deploys.history(params["deploy_history"]))
 
 
 if __name__ == "__main__":

@@ -58,16 +58,6 @@ def pidfile(container, data_dir):
     return {"present": True, "pid": int(first) if first.isdigit() else None}
 
 
-def history(path):
-    entries, problem = deploys.read(path) if path else ([], "")
-    volumes = {}
-    for mount in (entries[-1]["spec"].get("mounts") or []) if entries else []:
-        if mount.get("type", "volume") == "volume" and mount.get("source"):
-            rc, _out, _err = docker_cli.run(["volume", "inspect", "--", mount["source"]])
-            volumes[mount["source"]] = rc == 0
-    return {"path": path, "entries": entries, "problem": problem, "volumes": volumes}
-
-
 def integrity(params):
     if not params["integrity_sql"]:
         return {"ran": False, "tables": [], "errors": []}
@@ -99,7 +89,7 @@ def main():
     try:
         result["container"] = docker_cli.summary(docker_cli.inspect(params["container"]))
         if not result["container"]["exists"]:
-            result["history"] = history(params["deploy_history"])
+            result["history"] = deploys.history(params["deploy_history"])
         if result["container"]["exists"] and not result["container"]["running"]:
             result["pidfile"] = pidfile(params["container"], params["data_dir"])
         if result["container"].get("running"):

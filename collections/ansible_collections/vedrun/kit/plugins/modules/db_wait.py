@@ -18,6 +18,15 @@ options:
   fail: {description: Fail the task when it gives up (false reports C(ok=false))., type: bool, default: true}
 """
 
+RETURN = r"""
+ok: {description: PostgreSQL accepts connections., type: bool, returned: always}
+seconds: {description: Time waited., type: float, returned: always}
+answer:
+  description: 'pg_isready''s last answer: ok, rc (1 rejecting, 2 no response), output'
+  type: dict
+  returned: always
+"""
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.vedrun.kit.plugins.module_utils import docker_cli, postgres
 
@@ -36,8 +45,10 @@ def main():
         module.exit_json(changed=False, skipped=True, ok=True, msg="check mode: nothing to wait for")
     answer = postgres.wait_ready(params["container"], params["user"], params["database"],
                                  params["timeout"])
+    # pg_isready's own exit code goes under `answer`: a top-level rc != 0 would fail the task
+    result = {"ok": answer["ok"], "seconds": answer["seconds"], "answer": answer}
     if answer["ok"] or not params["fail"]:
-        module.exit_json(changed=False, **answer)
+        module.exit_json(changed=False, **result)
     try:
         lines = docker_cli.logs(params["container"], 40).strip().splitlines()
     except docker_cli.DockerError as exc:
@@ -50,7 +61,7 @@ def main():
         msg=(f"PostgreSQL in {params['container']} did not accept connections within "
              f"{params['timeout']} s; pg_isready last said: {answer['output'] or answer['rc']}.{hint} "
              f"Last log lines: {' | '.join(lines[-params['log_lines']:])}"),
-        **answer)
+        **result)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,82 @@
+#!/usr/bin/python
+"""Ansible module: start, restart or stop a container, or set its restart policy, as it is."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: container_action
+short_description: Start, restart or stop an existing container, or set its restart policy
+description:
+  - Acts on the container as it is (never recreated from another configuration) through the
+    Docker CLI, and returns its state without its environment. community.docker.docker_container
+    returns the whole inspection, environment (the stack's secrets) included, which would end up
+    in the run's artifacts.
+  - C(start) and C(stop) change nothing when the container is already so. C(restart) always
+    restarts. C(restart_policy) changes nothing when the policy is already the one asked.
+  - A container that does not exist fails the task with Docker's own words.
+options:
+  name: {description: The container., type: str, required: true}
+  action:
+    description: What to do.
+    type: str
+    required: true
+    choices: [start, restart, stop, restart_policy]
+  restart_policy:
+    description: The policy for C(action=restart_policy) (no, on-failure, always, unless-stopped).
+    type: str
+  stop_timeout: {description: Seconds a stop or restart waits before it kills., type: int, default: 10}
+"""
+
+RETURN = r"""
+container:
+  description: The container's state after the action (no environment).
+  type: dict
+  returned: always
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.vedrun.kit.plugins.module_utils import docker_cli
+
+
+def _needed(action, summary, policy):
+    if action == "start":
+        return not summary["running"]
+    if action == "stop":
+        return summary["running"] or summary["restarting"]
+    if action == "restart_policy":
+        return summary["restart_policy"] != policy
+    return True
+
+
+def main():
+    module = AnsibleModule(argument_spec={
+        "name": {"type": "str", "required": True},
+        "action": {"type": "str", "required": True,
+                   "choices": ["start", "restart", "stop", "restart_policy"]},
+        "restart_policy": {"type": "str", "choices": ["no", "on-failure", "always", "unless-stopped"]},
+        "stop_timeout": {"type": "int", "default": 10},
+    }, required_if=[("action", "restart_policy", ["restart_policy"])], supports_check_mode=True)
+    params = module.params
+    name, action = params["name"], params["action"]
+    try:
+        summary = docker_cli.summary(docker_cli.inspect(name))
+        if not summary["exists"]:
+            module.fail_json(msg=f"container {name} does not exist: nothing to {action}", container=summary)
+        if not _needed(action, summary, params["restart_policy"]):
+            module.exit_json(changed=False, container=summary)
+        if module.check_mode:
+            module.exit_json(changed=True, container=summary)
+        argv = {"start": ["start"], "stop": ["stop", "-t", str(params["stop_timeout"])],
+                "restart": ["restart", "-t", str(params["stop_timeout"])],
+                "restart_policy": ["update", f"--restart={params['restart_policy']}"]}[action]
+        rc, _out, err = docker_cli.run([*argv, "--", name], timeout=params["stop_timeout"] + 60)
+        if rc != 0:
+            module.fail_json(msg=f"docker {argv[0]} {name} failed: {err.strip()[:500]}", container=summary)
+        summary = docker_cli.summary(docker_cli.inspect(name))
+    except docker_cli.DockerError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=True, container=summary)
+
+
+if __name__ == "__main__":
+    main()
