@@ -138,7 +138,7 @@ class Operations:
             inventory=inventory, run_dir=self.artifacts.run_folder(
                 kind, playbook if kind == "operations" else ""),
             ident="run", limit=where.limit, extravars=variables, check=check,
-            vault_password_file=where.vault_password_file, on_change=on_change,
+            vault_password_file=where.vault_password_file, on_change=on_change, host_count=len(hosts),
             scrubber=scrubber_for(variables, inventory, where.vault_password_file))
         locks = nullcontext() if read_only else HostLocks(
             self.home, hosts, playbook if lock is None else lock[1], None)

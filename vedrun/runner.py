@@ -249,6 +249,17 @@ def _message(data: dict) -> str:
     return str(msg).strip().splitlines()[0][:300] if msg else ""
 
 
+FORKS_PER_CORE = 8  # a runbook task mostly waits on SSH and the host; see docs/benchmarks.md
+
+
+def choose_forks(host_count: int, cores: int | None = None) -> int | None:
+    """How many hosts ansible works on at once: every host up to 8 per controller core (at
+    least ansible's own 5), unless ANSIBLE_FORKS says otherwise (then None: ansible reads it)."""
+    if os.environ.get("ANSIBLE_FORKS"):
+        return None
+    return max(1, min(host_count, max(5, FORKS_PER_CORE * (cores or os.cpu_count() or 1))))
+
+
 class RunbookRunner:
     """Builds ansible-runner's arguments for one playbook run and returns a RunResult."""
 
@@ -256,7 +267,7 @@ class RunbookRunner:
                  ident: str, limit: str | None = None, extravars: dict | None = None,
                  check: bool = False, vault_password_file: Path | None = None,
                  scrubber: Scrubber | None = None, rotate: int = 3,
-                 on_change: Callable[[RunState], None] | None = None):
+                 on_change: Callable[[RunState], None] | None = None, host_count: int = 1):
         self.project = project
         self.playbook = playbook
         self.inventory = inventory
@@ -269,6 +280,7 @@ class RunbookRunner:
         self.scrubber = scrubber or Scrubber()
         self.rotate = rotate
         self.on_change = on_change
+        self.forks = choose_forks(host_count)
 
     @property
     def artifacts_dir(self) -> Path:
@@ -304,6 +316,7 @@ class RunbookRunner:
                     playbook=str(self.playbook),
                     inventory=str(self.inventory),
                     limit=self.limit,
+                    forks=self.forks,
                     cmdline=" ".join(shlex.quote(arg) for arg in cmdline) or None,
                     envvars={
                         # the ansible of vedrun's own environment, even when it is not activated

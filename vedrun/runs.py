@@ -203,7 +203,7 @@ class RunbookRuns:
             project=self.project, playbook=plan.playbook, inventory=plan.inventory,
             run_dir=run_dir, ident="run", limit=plan.limit, extravars=variables,
             check=plan.check, vault_password_file=request.where.vault_password_file,
-            scrubber=scrubber, on_change=view.update)
+            scrubber=scrubber, on_change=view.update, host_count=len(plan.hosts))
         try:
             return runner.run()
         except KeyboardInterrupt:

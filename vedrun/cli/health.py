@@ -17,11 +17,13 @@ def health(ctx, where, extravars, as_json):
 
     Runs playbooks/health.yml (API /health, pg_isready, redis ping, container states) and
     prints a status table. Exit 0 when every host is healthy."""
-    from vedrun.display.operations import health_report
+    from vedrun.display.operations import HealthLines, health_report
 
-    report = engine_of(ctx).operations.health(where, extravars=extravars)
+    lines = None if as_json else HealthLines()
+    report = engine_of(ctx).operations.health(where, extravars=extravars,
+                                              on_change=lines.update if lines else None)
     if as_json:
         emit_json(report.as_json())
     else:
-        health_report(report)
+        health_report(report, shown=lines.shown)
     ctx.exit(report.exit_code)

@@ -51,25 +51,54 @@ def restore_report(report) -> None:
     _failures(report)
 
 
-def health_report(report) -> None:
-    """Per host: healthy or not, then an `ok  ` or `FAIL` line per check."""
+def _host_health(host: str, checks: dict) -> None:
+    """One host's verdict, then an `ok  `/`slow`/`FAIL` line per check."""
+    healthy = bool(checks) and all(check.get("ok") for check in checks.values())
+    click.secho(f"{host}: {'healthy' if healthy else 'UNHEALTHY'}",
+                fg="green" if healthy else "red", bold=True)
+    width = max((len(name) for name in checks), default=5)
+    for name, check in checks.items():
+        mark = "FAIL" if not check.get("ok") else ("slow" if check.get("slow") else "ok  ")
+        click.secho(f"  {mark}  {name:<{width}}  {check.get('detail', '')}",
+                    fg=None if check.get("ok") else "red")
+    if not checks:
+        click.echo("  no health report (the health playbook failed before reporting)")
+
+
+class HealthLines:
+    """`vedrun health` as it runs: each host's verdict as soon as its checks (or its
+    unreachability) arrive, so that a check of many hosts streams instead of waiting for all."""
+
+    def __init__(self):
+        self.shown: set[str] = set()
+
+    def update(self, state) -> None:
+        for host, checks in list(state.health.items()):
+            if host not in self.shown:
+                self.shown.add(host)
+                _host_health(host, checks)
+        for host, message in list(state.unreachable.items()):
+            if host not in self.shown:
+                self.shown.add(host)
+                click.secho(f"{host}: UNREACHABLE — {message}", fg="red", bold=True)
+
+
+def health_report(report, shown: set[str] | frozenset[str] = frozenset()) -> None:
+    """Per host: healthy or not, then a line per check (hosts already `shown` as they came are
+    not repeated); the failed tasks; a one-line summary when there is more than one host."""
     for host in report.ran:
+        if host in shown:
+            continue
         if host in report.unreachable:
             click.secho(f"{host}: UNREACHABLE — {report.unreachable[host]}", fg="red", bold=True)
             continue
-        checks = report.checks.get(host, {})
-        healthy = report.healthy(host)
-        click.secho(f"{host}: {'healthy' if healthy else 'UNHEALTHY'}",
-                    fg="green" if healthy else "red", bold=True)
-        width = max((len(name) for name in checks), default=5)
-        for name, check in checks.items():
-            mark = "ok  " if check.get("ok") else "FAIL"
-            click.secho(f"  {mark}  {name:<{width}}  {check.get('detail', '')}",
-                        fg=None if check.get("ok") else "red")
-        if not checks:
-            click.echo("  no health report (the health playbook failed before reporting)")
+        _host_health(host, report.checks.get(host, {}))
     for failure in report.failures:
         click.secho(f"FAILED on {failure['host']}: {failure['task']}: {failure['msg']}", fg="red")
+    if len(report.ran) > 1:
+        healthy = sum(1 for host in report.ran if report.healthy(host))
+        click.echo(f"{len(report.ran)} hosts: {healthy} healthy, {len(report.unreachable)} unreachable, "
+                   f"{len(report.ran) - healthy - len(report.unreachable)} unhealthy")
 
 
 def lab_status(status) -> None:
