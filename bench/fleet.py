@@ -41,8 +41,7 @@ def fleet_inventory(project: Path, root: Path, count: int) -> Path:
                       f"          ansible_port: {os.environ.get('VEDRUN_LAB_SSH_PORT', '2222')}"
                       for n in range(1, count + 1))
     (inventory / "hosts.yml").write_text(
-        "---\nall:\n  vars:\n    vedrun_environment: lab\n"
-        f"    vedrun_lab_dir: {REPO / '.lab'}\n  children:\n    lab:\n      hosts:\n{names}\n")
+        f"---\nall:\n  vars:\n    vedrun_environment: lab\n  children:\n    lab:\n      hosts:\n{names}\n")
     return inventory
 
 
@@ -83,7 +82,9 @@ def bench(env: dict, project: Path, work: Path, hosts: int) -> tuple:
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 50
     work = Path(tempfile.mkdtemp(prefix="vedrun-bench-fleet-"))
-    env = {**os.environ, "VEDRUN_HOME": str(work / "home"), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    # both vedruns reach the one lab, whose keys are in this checkout's .lab
+    env = {**os.environ, "VEDRUN_HOME": str(work / "home"), "VEDRUN_LAB_DIR": str(REPO / ".lab"),
+           "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     env.pop("VEDRUN_PROJECT", None)
     sys.path.insert(0, str(REPO))
     from vedrun.runner import choose_forks

@@ -1,4 +1,7 @@
-"""Where each run keeps its ansible-runner folder, and their rotation."""
+"""Where each run keeps its ansible-runner folder, and their rotation.
+
+The folders of every kind of run (incidents/, checks/, health/, operations/, lab/) are made
+0700 before ansible-runner writes into them: artifacts hold what hosts answered."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
+from vedrun.files import private_dir
 from vedrun.timeutil import iso, now
 
 KEEP_ARTIFACTS_ENV = "VEDRUN_KEEP_ARTIFACTS"
@@ -28,7 +32,8 @@ class Artifacts:
 
     def run_folder(self, kind: str, label: str = "") -> Path:
         """A new folder for a run without an incident: health/, lab/, operations/, checks/."""
-        return self.home / kind / (f"{run_name()}-{label}" if label else run_name())
+        private_dir(self.home)
+        return private_dir(self.home / kind) / (f"{run_name()}-{label}" if label else run_name())
 
     def incident_run_folders(self, incident_id: str | None) -> tuple[Path, Path]:
         """(ansible-runner's private folder, evidence folder) of a runbook run; a check run
@@ -36,8 +41,9 @@ class Artifacts:
         if incident_id is None:
             base = self.run_folder("checks")
             return base, base / "evidence"
-        base, name = self.home / "incidents" / incident_id, run_name()
-        return base / "runs" / name, base / "evidence" / name
+        private_dir(self.home)
+        base, name = private_dir(self.home / "incidents") / incident_id, run_name()
+        return private_dir(base / "runs") / name, private_dir(base / "evidence") / name
 
     def prune(self, keep: int | None = None) -> int:
         """Rotation: keep the ansible artifacts of the newest `keep` runs; records stay."""

@@ -2,11 +2,14 @@
 
 A lock is an flock on `<home>/locks/<host>.lock`, so the kernel releases it when its process
 dies, however it dies: a lock left by a dead vedrun is reclaimed by the next run. The file also
-names the holder (pid, runbook, since) for the run that is refused.
+names the holder (pid, runbook, since) for the run that is refused. Lock files are 0600 in a
+0700 folder and opened with O_NOFOLLOW: a symbolic link planted at a lock's path is refused,
+never followed (it would truncate whatever it points to).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -14,6 +17,7 @@ import re
 from pathlib import Path
 
 from vedrun.errors import LockBusy
+from vedrun.files import open_private, private_dir
 from vedrun.timeutil import iso, now
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -33,10 +37,11 @@ class HostLocks:
         return self.folder / f"{_UNSAFE.sub('_', host)}.lock"
 
     def acquire(self) -> HostLocks:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_dir(self.folder.parent)
+        private_dir(self.folder)
         try:
             for host in self.hosts:
-                handle = open(self._path(host), "a+")  # noqa: SIM115 - held until release()
+                handle = os.fdopen(open_private(self._path(host), os.O_RDWR), "r+")
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
@@ -44,15 +49,18 @@ class HostLocks:
                     raw = handle.read()
                     handle.close()
                     raise LockBusy(self._busy_message(host, raw)) from None
-                handle.seek(0)
-                handle.truncate()
-                handle.write(json.dumps({**self.holder, "host": host}))
-                handle.flush()
                 self._files.append(handle)
+                self._name_holder(handle, host)
         except BaseException:
             self.release()
             raise
         return self
+
+    def _name_holder(self, handle, host: str) -> None:
+        """Write who holds the lock; the flock is the lock, so a full disk only loses the name."""
+        with contextlib.suppress(OSError):
+            os.ftruncate(handle.fileno(), 0)
+            os.pwrite(handle.fileno(), json.dumps({**self.holder, "host": host}).encode(), 0)
 
     @staticmethod
     def _busy_message(host: str, raw: str) -> str:
@@ -69,8 +77,8 @@ class HostLocks:
     def release(self) -> None:
         for handle in self._files:
             try:
-                handle.seek(0)
-                handle.truncate()
+                with contextlib.suppress(OSError):
+                    os.ftruncate(handle.fileno(), 0)
                 fcntl.flock(handle, fcntl.LOCK_UN)
             finally:
                 handle.close()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from vedrun.artifacts import Artifacts
 from vedrun.errors import Exit, OperationFailed, VedrunError
+from vedrun.files import private_dir, tighten_tree
 from vedrun.incident_log import IncidentLog
 from vedrun.inventory import Inventories, Where
 from vedrun.locks import HostLocks
@@ -159,7 +160,11 @@ class Operations:
     def backup(self, where: Where, *, fetch: bool = False) -> BackupReport:
         """A verified backup on each host (playbooks/backup-database.yml)."""
         extravars = {"postgres_backup_fetch": fetch, "vedrun_backups_dir": str(self.home / "backups")}
+        if fetch:  # private before ansible's fetch writes into it (it would make 0755/0644)
+            private_dir(self.home / "backups")
         result, hosts = self.run_playbook("backup-database", where, extravars=extravars)
+        if fetch:  # fetched dumps hold every row of production: 0600 files, 0700 folders
+            tighten_tree(self.home / "backups")
         return BackupReport(**OperationReport.fields_of(result, hosts),
                             backups=per_host(result.state.results.get("vedrun_backups"),
                                              BackupManifest.from_stats),

@@ -1,8 +1,16 @@
-"""Documents rendered from the store: INCIDENTS.md and RCA drafts (Jinja2 templates)."""
+"""Documents rendered from the store: INCIDENTS.md and RCA drafts (Jinja2 templates).
+
+Whatever a person typed (titles, notes) or a host sent (failure messages, fault and host names)
+goes through a filter of vedrun.escaping: `cell` in a table, `line` in a heading or a list item,
+`text` for a block. None of it can add a row, a column, a heading or raw HTML, or carry a
+control character into the file.
+"""
 
 from __future__ import annotations
 
 import fcntl
+import functools
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -10,7 +18,8 @@ import jinja2
 
 from vedrun import mttr
 from vedrun.catalog import Catalog
-from vedrun.files import atomic_write
+from vedrun.escaping import md_cell, md_line, md_text
+from vedrun.files import atomic_write, open_private
 from vedrun.metrics import compute
 from vedrun.store import Store
 from vedrun.timeutil import human, iso, now
@@ -19,6 +28,7 @@ INCIDENTS_FILE = "INCIDENTS.md"
 METRICS_WINDOW = timedelta(days=30)
 
 
+@functools.lru_cache(maxsize=4)  # a run renders INCIDENTS.md several times: compile the templates once
 def _environment(project: Path | None) -> jinja2.Environment:
     # A project may override a template by putting its own in <project>/templates/.
     loaders: list[jinja2.BaseLoader] = []
@@ -31,6 +41,9 @@ def _environment(project: Path | None) -> jinja2.Environment:
     env.filters["human"] = human
     env.filters["pct"] = lambda value: "-" if value is None else f"{value * 100:.0f}%"
     env.filters["minute"] = _minute
+    env.filters["cell"] = md_cell
+    env.filters["line"] = md_line
+    env.filters["text"] = md_text
     return env
 
 
@@ -56,7 +69,8 @@ def render_incidents(store: Store, catalog: Catalog, project: Path | None = None
     """Re-render INCIDENTS.md from the store. Serialised by a lock so that two vedrun
     processes cannot leave an older rendering on top of a newer one."""
     path = store.home / INCIDENTS_FILE
-    with (store.home / f".{INCIDENTS_FILE}.lock").open("w") as lock:
+    lock = open_private(store.home / f".{INCIDENTS_FILE}.lock", os.O_RDWR)
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         incidents = store.incidents()
         text = _environment(project).get_template("INCIDENTS.md.j2").render(
@@ -68,6 +82,8 @@ def render_incidents(store: Store, catalog: Catalog, project: Path | None = None
             target=catalog.success_rate_target,
         )
         atomic_write(path, text)
+    finally:
+        os.close(lock)
     return path
 
 

@@ -155,18 +155,20 @@ class RunbookRuns:
     def execute(self, plan: Plan, request: RunRequest,
                 watch: Callable[[Plan], Any] | None = None) -> RunReport:
         """One run of the plan's playbook, recorded; the hosts are locked for its duration."""
+        self.incidents.journal_when_unwritable()  # an unwritable store must not stop a runbook
         if request.incident_id:
             self._require_open(request.incident_id)
         with HostLocks(self.home, plan.hosts, plan.runbook.id, request.incident_id):
-            self.incidents.reap_dead_runs()
-            incident = self._incident(plan, request)
-            run_dir, evidence_dir = self.artifacts.incident_run_folders(
-                incident["id"] if incident else None)
-            run_id = self.incidents.start_run(
-                incident_id=incident["id"] if incident else None, runbook=plan.runbook.id,
-                check_mode=plan.check, inventory=str(plan.inventory), limit=plan.limit,
-                hosts=plan.hosts, artifacts_dir=str(run_dir / "artifacts" / "run"),
-                evidence_dir=str(evidence_dir))
+            with self.incidents.rendering_once():
+                self.incidents.reap_dead_runs()
+                incident = self._incident(plan, request)
+                run_dir, evidence_dir = self.artifacts.incident_run_folders(
+                    incident["id"] if incident else None)
+                run_id = self.incidents.start_run(
+                    incident_id=incident["id"] if incident else None, runbook=plan.runbook.id,
+                    check_mode=plan.check, inventory=str(plan.inventory), limit=plan.limit,
+                    hosts=plan.hosts, artifacts_dir=str(run_dir / "artifacts" / "run"),
+                    evidence_dir=str(evidence_dir))
             variables = {**request.extravars, "vedrun_evidence_dir": str(evidence_dir),
                          "vedrun_incident_id": incident["id"] if incident else "",
                          "vedrun_check_mode": plan.check,

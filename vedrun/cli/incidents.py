@@ -26,19 +26,24 @@ def _title(ctx, param, value):
 @click.option("--severity", required=True, type=SeverityType(), help="P0, P1 or P2 (from runbooks.yml).")
 @click.option("--title", required=True, callback=_title, help="A brief description of what users see.")
 @click.option("--runbook", help="The runbook you are following, if any.")
-@click.option("--started-at", type=MomentType(), help="When it began. Default: now.")
+@click.option("--started-at", type=MomentType(),
+              help="When it began, within the last 30 days (see --backfill). Default: now.")
+@click.option("--backfill", is_flag=True, is_eager=True,  # read before --started-at
+              help="Record a past incident: --started-at may go back to 2000-01-01.")
 @click.option("--note", help="A first note for the timeline.")
 @click.option("--drill", is_flag=True, help="Record a drill, not a real incident.")
 @json_option("Print the new incident with its id.")
 @click.pass_context
-def incident_log(ctx, severity, title, runbook, started_at, note, drill, as_json):
+def incident_log(ctx, severity, title, runbook, started_at, backfill, note, drill, as_json):
     """Open a new incident."""
+    from vedrun.escaping import terminal
+
     record = engine_of(ctx).incidents.log(severity=severity, title=title, runbook=runbook,
                                           drill=drill, started_at=started_at, note=note)
     if as_json:
         emit_json(record)
     else:
-        click.echo(f"Opened {record['id']} ({severity}): {record['title']}")
+        click.echo(f"Opened {record['id']} ({severity}): {terminal(record['title'])}")
 
 
 @incident.command("list")
@@ -124,7 +129,7 @@ def incident_rca(ctx, incident_id, output):
 
     text = engine_of(ctx).incidents.rca(incident_id)
     if output:
-        atomic_write(Path(output), text)
+        atomic_write(Path(output), text)  # 0600: an RCA holds production details
         click.echo(f"Wrote {output}")
     else:
         click.echo(text, nl=False)

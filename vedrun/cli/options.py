@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -29,16 +30,21 @@ class VedrunClickError(click.ClickException):
 
 
 class MomentType(click.ParamType):
-    """A time as typed at 3 a.m.: ISO 8601, HH:MM, `15m ago`."""
+    """When an incident began, as typed at 3 a.m.: ISO 8601, HH:MM, `15m ago`; from 30 days
+    ago to now (timeutil.START_MAX_AGE), or back to 2000 when the command's eager `--backfill`
+    flag is given."""
 
     name = "time"
 
     def convert(self, value, param, ctx):
-        from vedrun.timeutil import parse_moment
+        from vedrun.timeutil import START_MAX_AGE, parse_start
 
+        if isinstance(value, datetime):
+            return value
+        backfill = bool(ctx is not None and ctx.params.get("backfill"))
         try:
-            return parse_moment(value)
-        except ValueError as exc:
+            return parse_start(value, max_age=None if backfill else START_MAX_AGE)
+        except (ValueError, OverflowError) as exc:
             self.fail(str(exc), param, ctx)
 
 
@@ -50,9 +56,11 @@ class SinceType(click.ParamType):
     def convert(self, value, param, ctx):
         from vedrun.timeutil import since
 
+        if isinstance(value, datetime):
+            return value
         try:
             return since(value)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             self.fail(str(exc), param, ctx)
 
 

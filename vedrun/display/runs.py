@@ -7,6 +7,7 @@ import shlex
 
 import click
 
+from vedrun.escaping import terminal
 from vedrun.outcome import Outcome
 from vedrun.timeutil import human
 
@@ -37,11 +38,11 @@ def report(run_report, runbook) -> None:
     click.echo()
     click.secho(f"{runbook.id} ({runbook.severity} {runbook.title}): {outcome.upper()}",
                 fg=outcome.colour, bold=True)
-    if run_report.message:
-        click.echo(f"  {run_report.message}")
+    if run_report.message:  # hosts' messages: never raw control characters on the terminal
+        click.echo(f"  {terminal(run_report.message)}")
     if outcome is Outcome.AWAITING_CONFIRMATION and run_report.incident is not None:
         click.secho("  Nothing destructive was done. To go ahead: "
-                    + go_ahead_command(run_report, runbook), fg="yellow")
+                    + terminal(go_ahead_command(run_report, runbook)), fg="yellow")
     _hosts(run_report.state)
     _incident(run_report, outcome)
     if run_report.evidence_dir:
@@ -55,10 +56,10 @@ def _hosts(state) -> None:
     if state is None:
         return
     found = {h: f for h, f in state.faults.items() if f}
-    click.echo("  Faults found: " + ("; ".join(f"{h}: {', '.join(f)}" for h, f in found.items())
-                                     if found else "none"))
+    click.echo("  Faults found: " + terminal("; ".join(f"{h}: {', '.join(f)}" for h, f in found.items())
+                                              if found else "none"))
     for host, counts in sorted(state.hosts.items()):
-        click.echo(f"  {host}: ok={counts.ok} changed={counts.changed} failed={counts.failed} "
+        click.echo(f"  {terminal(host)}: ok={counts.ok} changed={counts.changed} failed={counts.failed} "
                    f"unreachable={counts.unreachable}")
 
 
@@ -67,7 +68,7 @@ def _incident(run_report, outcome: Outcome) -> None:
     if incident is None:
         click.echo("  No incident recorded (check mode without --incident).")
         return
-    click.echo(f"  Incident {incident['id']} — status {incident['status']}")
+    click.echo(f"  Incident {terminal(incident['id'])} — status {terminal(incident['status'])}")
     click.echo("  Timeline (UTC):")
     for column in ("started_at", "detected_at", "mitigated_at", "recovered_at"):
         value = incident.get(column)

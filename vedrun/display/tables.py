@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from vedrun.display.runs import mttr_rows
+from vedrun.escaping import terminal
 from vedrun.timeutil import human
 
 
@@ -37,20 +38,22 @@ def incident_table(rows: list[dict]) -> None:
     click.echo(f"{'ID':<17} {'Sev':<4} {'Kind':<5} {'Status':<13} {'Started (UTC)':<17} "
                f"{'Outcome':<15} Title")
     for row in rows:
-        click.echo(f"{row['id']:<17} {row['severity']:<4} {row['kind']:<5} {row['status']:<13} "
-                   f"{row['started_at'][:16].replace('T', ' '):<17} {row['outcome'] or '-':<15} "
-                   f"{row['title']}")
+        click.echo(f"{terminal(row['id']):<17} {terminal(row['severity']):<4} {row['kind']:<5} "
+                   f"{terminal(row['status']):<13} {row['started_at'][:16].replace('T', ' '):<17} "
+                   f"{terminal(row['outcome'] or '-'):<15} {terminal(row['title'])}")
 
 
 def incident_detail(view) -> None:
     """One incident (an IncidentView): timeline, MTTR, runs and where their files are."""
     record = view.incident
-    click.secho(f"{record['id']}  {record['severity']}  {record['title']}", bold=True)
-    click.echo(f"  kind {record['kind']}, status {record['status']}, runbook "
-               f"{record['runbook'] or '-'}, last outcome {record['outcome'] or '-'}")
+    click.secho(f"{terminal(record['id'])}  {terminal(record['severity'])}  "
+                f"{terminal(record['title'])}", bold=True)
+    click.echo(f"  kind {terminal(record['kind'])}, status {terminal(record['status'])}, runbook "
+               f"{terminal(record['runbook'] or '-')}, last outcome {terminal(record['outcome'] or '-')}")
     click.echo("\nTimeline (UTC)")
-    for entry in view.timeline:
-        click.echo(f"  {entry['at'][:19].replace('T', ' ')}  {entry['kind']:<10} {entry['text']}")
+    for entry in view.timeline:  # a note may span lines: they stay under it, indented
+        text = terminal(entry["text"], multiline=True).replace("\n", "\n" + " " * 34)
+        click.echo(f"  {entry['at'][:19].replace('T', ' ')}  {terminal(entry['kind']):<10} {text}")
     if view.mttr:
         click.echo(f"\nMTTR against {record['severity']} targets")
         mttr_rows(view.mttr, indent="  ", colour=False)
@@ -62,15 +65,15 @@ def incident_detail(view) -> None:
 
 
 def _run_lines(run: dict) -> None:
-    click.echo(f"  #{run['id']} {run['runbook']}{' (check)' if run['check_mode'] else ''}: "
-               f"{run['outcome']} on {', '.join(run['hosts'])} "
+    click.echo(f"  #{run['id']} {terminal(run['runbook'])}{' (check)' if run['check_mode'] else ''}: "
+               f"{terminal(run['outcome'])} on {terminal(', '.join(run['hosts']))} "
                f"[{run['started_at'][11:19]} - {(run['ended_at'] or '        ')[11:19]}]")
     if run["error"]:
-        click.echo(f"      {run['error']}")
+        click.echo(f"      {terminal(run['error'])}")
     exists = Path(run["evidence_dir"] or "").is_dir()
-    click.echo(f"      evidence:  {run['evidence_dir']}{'' if exists else ' (none)'}")
+    click.echo(f"      evidence:  {terminal(run['evidence_dir'])}{'' if exists else ' (none)'}")
     exists = Path(run["artifacts_dir"] or "").is_dir()
-    click.echo(f"      artifacts: {run['artifacts_dir']}{'' if exists else ' (rotated away)'}")
+    click.echo(f"      artifacts: {terminal(run['artifacts_dir'])}{'' if exists else ' (rotated away)'}")
 
 
 def metrics_table(report) -> None:

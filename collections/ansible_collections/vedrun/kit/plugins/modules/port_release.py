@@ -22,6 +22,7 @@ options:
     elements: dict
     required: true
   wait_seconds: {description: Seconds to wait for the port to be free., type: float, default: 30}
+  stop_timeout: {description: Seconds a container gets to stop before it is killed., type: int, default: 10}
 """
 
 RETURN = r"""
@@ -60,6 +61,7 @@ def main():
         "port": {"type": "int", "required": True},
         "plan": {"type": "list", "elements": "dict", "required": True},
         "wait_seconds": {"type": "float", "default": 30},
+        "stop_timeout": {"type": "int", "default": 10},
     }, supports_check_mode=True)
     port, plan = module.params["port"], module.params["plan"]
     current = listeners.holders(port)
@@ -74,7 +76,8 @@ def main():
     stopped = []
     for step in plan:
         if step["action"] == "stop_container":
-            rc, _out, err = docker_cli.run(["stop", "--", step["container_id"]], timeout=60)
+            rc, _out, err = docker_cli.run(["stop", "-t", str(module.params["stop_timeout"]), "--",
+                                            step["container_id"]], timeout=module.params["stop_timeout"] + 60)
             if rc != 0:
                 module.fail_json(msg=f"docker stop {step.get('container')} failed: {err.strip()}",
                                  stopped=stopped)
