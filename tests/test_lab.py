@@ -185,6 +185,22 @@ def test_unknown_host_key_stops_vedrun(lab, tmp_path, monkeypatch):
     assert "host key is known" in message and "strict checking" in message, message
 
 
+def test_a_lab_up_from_another_lab_folder_fails_fast_naming_the_fix(lab, tmp_path):
+    """A lab up from another checkout (another lab folder) used to wait minutes for an API that
+    could never log in to the first lab's database, then failed without the reason."""
+    env = {**lab, "VEDRUN_LAB_DIR": str(tmp_path / "other-lab"), "VEDRUN_HOME": str(tmp_path / "home")}
+    started = time.monotonic()
+    result = subprocess.run([str(VENV_BIN / "vedrun"), "lab", "up"], cwd=REPO, env=env,
+                            capture_output=True, text=True, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert time.monotonic() - started < 30, output
+    assert "vedrun-lab-pgdata, vedrun-lab-apidata belong to the lab of" in output, output
+    assert str(LAB) in output and "docker volume rm vedrun-lab-pgdata" in output, output
+    code, body, _ = call("GET", "/courses?category=wealth-management")  # the first lab is untouched
+    assert code == 200, body
+
+
 def test_lab_down_leaves_no_container(lab):
     result = subprocess.run([str(VENV_BIN / "vedrun"), "lab", "down"], cwd=REPO, env=lab,
                             capture_output=True, text=True, check=False)

@@ -157,9 +157,12 @@ class Operations:
         return HealthReport(**OperationReport.fields_of(result, hosts),
                             checks=result.state.health, ran=ran)
 
-    def backup(self, where: Where, *, fetch: bool = False) -> BackupReport:
-        """A verified backup on each host (playbooks/backup-database.yml)."""
+    def backup(self, where: Where, *, fetch: bool = False, prune: bool = False) -> BackupReport:
+        """A verified backup on each host (playbooks/backup-database.yml); `prune` removes the
+        backups beyond the retention where the environment would not by itself (production)."""
         extravars = {"postgres_backup_fetch": fetch, "vedrun_backups_dir": str(self.home / "backups")}
+        if prune:
+            extravars["postgres_backup_prune"] = True
         if fetch:  # private before ansible's fetch writes into it (it would make 0755/0644)
             private_dir(self.home / "backups")
         result, hosts = self.run_playbook("backup-database", where, extravars=extravars)

@@ -73,3 +73,14 @@ def test_a_bad_value_is_named_with_its_fix(change, message):
 def test_overrides_must_be_a_mapping():
     with pytest.raises(AnsibleFilterError, match="vedrun_stack must be a mapping"):
         stack(DEFAULTS, ["api"])
+
+
+def test_the_lab_refuses_volumes_of_another_lab():
+    from ansible_collections.vedrun.kit.plugins.filter.lab import foreign_volumes
+
+    mine = {"Name": "vedrun-lab-pgdata", "Labels": {"org.vedrun.lab.dir": "/work/a/.lab"}}
+    other = {"Name": "vedrun-lab-pgdata", "Labels": {"org.vedrun.lab.dir": "/work/b/.lab"}}
+    older = {"Name": "vedrun-lab-apidata", "Labels": None}
+    assert foreign_volumes([mine], "/work/a/.lab") == []
+    assert foreign_volumes([other, older], "/work/a/.lab") == [
+        {"name": "vedrun-lab-pgdata", "owner": "/work/b/.lab"}, {"name": "vedrun-lab-apidata", "owner": ""}]

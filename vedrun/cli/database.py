@@ -12,17 +12,20 @@ from vedrun.cli.options import emit_json, engine_of, inventory_options, json_opt
 @inventory_options
 @json_option()
 @click.option("--fetch", is_flag=True, help="Also copy the backup to this machine (<home>/backups/HOST/).")
+@click.option("--prune", is_flag=True, help="Also remove the backups beyond the retention (production "
+                                            "never does it unasked; other environments always do).")
 @click.pass_context
-def backup(ctx, where, as_json, fetch):
+def backup(ctx, where, as_json, fetch, prune):
     """Take a verified backup of the database on each host.
 
     Runs playbooks/backup-database.yml: pg_dump in custom format inside the PostgreSQL
     container, row counts of every table in the same snapshot, SHA-256 and pg_restore --list;
     only then is the manifest written that makes it a verified backup. Retention removes the
-    oldest beyond vedrun_stack.postgres.backup_keep. Exit 0 when every host has a new verified backup."""
+    oldest beyond vedrun_stack.postgres.backup_keep (in production only with --prune; it says
+    what it would remove), never the newest. Exit 0 when every host has a new verified backup."""
     from vedrun.display.operations import backup_report
 
-    report = engine_of(ctx).operations.backup(where, fetch=fetch)
+    report = engine_of(ctx).operations.backup(where, fetch=fetch, prune=prune)
     if as_json:
         emit_json(report.as_json())
     else:

@@ -23,6 +23,12 @@ def backup_report(report) -> None:
                    f"{item.rows:,} rows in {len(item.tables)} tables, "
                    f"sha256 {item.sha256[:16]}...")
         click.echo(f"  on the host: {item.path}")
+        extra = item.as_dict()
+        if extra.get("removed"):
+            click.echo(f"  retention removed: {', '.join(extra['removed'])}")
+        if extra.get("prunable"):
+            click.secho(f"  retention would remove: {', '.join(extra['prunable'])} "
+                        "(kept: add --prune to remove them)", fg="yellow")
         if report.fetched_to is not None:
             click.echo(f"  copied to:   {report.fetched_to / host / item.file}")
     _failures(report)

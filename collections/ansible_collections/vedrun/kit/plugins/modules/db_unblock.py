@@ -7,11 +7,12 @@ DOCUMENTATION = r"""
 module: db_unblock
 short_description: Cancel the queries blocking others, then terminate blockers past an age
 description:
-  - Runs C(unblock_sql) with C(action=cancel), polls C(probe_sql) for up to C(settle_seconds)
-    until no session waits on a lock; if some still do (a blocker idle in its transaction keeps
-    its locks after a cancel), runs C(unblock_sql) with C(action=terminate) and C(max_age), and
-    polls again. Which sessions may be cancelled or terminated is decided by the SQL (only the
-    app's role unless C(other_roles), never superusers or replication roles).
+  - When a blocker is running a statement, runs C(unblock_sql) with C(action=cancel) and polls
+    C(probe_sql) for up to C(settle_seconds) until no session waits on a lock; if some still do
+    (a blocker idle in its transaction keeps its locks, and a cancel does nothing to it), runs
+    C(unblock_sql) with C(action=terminate) and C(max_age), and polls again.
+  - Which sessions may be cancelled or terminated is decided by the SQL (only the app's role
+    unless C(other_roles), never superusers or replication roles).
   - In check mode nothing is cancelled or terminated.
 options:
   container: {description: The PostgreSQL container., type: str, required: true}
@@ -76,9 +77,14 @@ def main():
             state = probe()
             module.exit_json(changed=bool(state.get("blocked")), cancelled=[], terminated=[],
                              blocked=state.get("blocked", []), blockers=state.get("blockers", []))
-        cancelled = postgres.psql_json(*where, params["unblock_sql"],
-                                       {**params["vars"], "action": "cancel", "max_age": 0}) or []
-        state = settle()
+        state = probe()
+        cancelled = []
+        # a cancel ends a running statement; a blocker idle in its transaction has none, and
+        # waiting for a cancel to help it would only delay the terminate
+        if any(b.get("state") == "active" for b in state.get("blockers", [])):
+            cancelled = postgres.psql_json(*where, params["unblock_sql"],
+                                           {**params["vars"], "action": "cancel", "max_age": 0}) or []
+            state = settle()
         terminated = []
         if state.get("blocked"):
             terminated = postgres.psql_json(*where, params["unblock_sql"],

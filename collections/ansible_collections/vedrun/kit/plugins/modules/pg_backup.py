@@ -30,7 +30,15 @@ options:
   database: {description: The database to back up or to restore over., type: str, required: true}
   owner: {description: Owner of the restored database (the app's role); default the live one's., type: str}
   dir: {description: Absolute backup folder on the host., type: path, required: true}
-  keep: {description: Verified backups kept after a backup (0 keeps all)., type: int, default: 7}
+  keep:
+    description: Verified backups kept after a backup (0 keeps all; the newest is always kept).
+    type: int
+    default: 7
+  prune:
+    description: >-
+      Remove the backups beyond I(keep) after a backup; false only names them (C(prunable)).
+    type: bool
+    default: true
   backup:
     {description: "Backup to restore: its name, or 'latest' (newest verified)", type: str, default: latest}
   confirm: {description: Restore only when true., type: bool, default: false}
@@ -58,6 +66,8 @@ COUNT_SQL = (
     "AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%';"
 )
 PARTIAL_MAX_AGE = 6 * 3600  # a .partial older than this is a leftover of a killed backup
+SNAPSHOT_LOCK_TIMEOUT = 30  # seconds the row counts wait for a table's lock
+SNAPSHOT_TIMEOUT = 600  # seconds the snapshot session gets to answer at all
 
 
 class Failure(Exception):
@@ -121,6 +131,24 @@ class Postgres:
         return proc.stdout.decode("utf-8", "replace")
 
 
+def read_lines(proc: subprocess.Popen, count: int, timeout: float) -> list[str]:
+    """`count` lines of a process's stdout, '' for those that did not come within `timeout`."""
+    import select
+
+    deadline = time.monotonic() + timeout
+    fd, data = proc.stdout.fileno(), b""  # raw reads: a buffered readline could hide lines from select
+    while data.count(b"\n") < count:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            break
+        chunk = os.read(fd, 65536)
+        if not chunk:  # psql ended (an error): stderr says why
+            break
+        data += chunk
+    lines = [line.strip() for line in data.decode("utf-8", "replace").split("\n")[:count]]
+    return lines + [""] * (count - len(lines))
+
+
 def sha256(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -138,6 +166,28 @@ def write_json_atomic(path: str, data: dict) -> None:
         os.fsync(handle.fileno())
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
+
+
+CLOCK_SKEW = dt.timedelta(minutes=5)  # a backup "taken" later than now + this is not trusted
+
+
+def _untrusted(manifest: dict, entry: str, database: str) -> str:
+    """Why a manifest cannot be trusted, or '': its name and file must be its own (a planted
+    manifest must not make retention delete another file), its time not in the future (it
+    would stay "latest" for ever)."""
+    name = str(manifest.get("name", ""))
+    if not re.match(rf"^{re.escape(database)}-\d{{8}}T\d{{6}}Z(-\d+)?$", name) or entry != name + ".json":
+        return f"its name {name!r} is not the one of its file"
+    if manifest.get("file") != name + ".dump":
+        return f"it names another file ({manifest.get('file')!r}) than its own dump"
+    try:
+        taken = dt.datetime.strptime(str(manifest.get("taken_at")), "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=dt.timezone.utc)
+    except ValueError:
+        return f"its taken_at {manifest.get('taken_at')!r} is not a time"
+    if taken > utc_now() + CLOCK_SKEW:
+        return f"it was taken in the future ({manifest['taken_at']}): check the host's clock"
+    return ""
 
 
 def read_manifests(folder: str, database: str) -> tuple[list[dict], list[str]]:
@@ -159,6 +209,10 @@ def read_manifests(folder: str, database: str) -> tuple[list[dict], list[str]]:
             problems.append(f"{entry}: not a verified vedrun backup manifest")
             continue
         if manifest.get("database") != database:
+            continue
+        problem = _untrusted(manifest, entry, database)
+        if problem:
+            problems.append(f"{entry}: {problem}; skipped (nothing is deleted for it)")
             continue
         manifest["path"] = os.path.join(folder, manifest["file"])
         manifest["manifest_path"] = path
@@ -217,16 +271,18 @@ def backup(module: AnsibleModule, pg: Postgres) -> dict:
     try:
         # One REPEATABLE READ snapshot for the row counts and for pg_dump (--snapshot), so the
         # manifest describes exactly what the file holds, even while the app writes.
-        session.stdin.write("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n"
+        # a table locked by someone else must not hang the backup: the counts wait for a lock
+        # at most SNAPSHOT_LOCK_TIMEOUT, and the whole answer at most SNAPSHOT_TIMEOUT
+        session.stdin.write(f"SET lock_timeout = '{SNAPSHOT_LOCK_TIMEOUT}s';\n"
+                            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n"
                             "SELECT pg_export_snapshot();\nSHOW server_version;\n"
                             + COUNT_SQL + "\n")
         session.stdin.flush()
-        snapshot = session.stdout.readline().strip()
-        server_version = session.stdout.readline().strip()
-        counts_line = session.stdout.readline().strip()
+        snapshot, server_version, counts_line = read_lines(session, 3, SNAPSHOT_TIMEOUT)
         if not snapshot or not counts_line:
             session.kill()
-            raise Failure(f"could not open a snapshot of {database}: {tail(session.stderr.read())}")
+            raise Failure(f"could not open a snapshot of {database} within {SNAPSHOT_TIMEOUT} s "
+                          f"(a table locked by another session?): {tail(session.stderr.read())}")
         tables = {k: int(v) for k, v in json.loads(counts_line).items()}
         try:
             pg.run_to_file(["pg_dump", "-Fc", f"--snapshot={snapshot}", "-U", pg.user, "-d", database],
@@ -254,27 +310,33 @@ def backup(module: AnsibleModule, pg: Postgres) -> dict:
             if os.path.exists(path):
                 os.remove(path)
         raise
-    removed = prune(folder, database, params["keep"])
+    removed = prune(folder, database, params["keep"], dry=not params["prune"])
     manifest["path"] = final
-    return {"changed": True, "backup": manifest, "removed": removed}
+    if params["prune"]:
+        return {"changed": True, "backup": manifest, "removed": removed, "prunable": []}
+    return {"changed": True, "backup": manifest, "removed": [], "prunable": removed}
 
 
-def prune(folder: str, database: str, keep: int) -> list[str]:
+def prune(folder: str, database: str, keep: int, dry: bool = False) -> list[str]:
+    """Leftovers of killed backups and the verified backups beyond `keep` (never the newest):
+    removed, or only named when `dry`."""
     removed = []
     now = time.time()
     for entry in os.listdir(folder):
         path = os.path.join(folder, entry)
         if entry.startswith(f".{database}-") and entry.endswith(".partial") \
                 and now - os.path.getmtime(path) > PARTIAL_MAX_AGE:
-            os.remove(path)
+            if not dry:
+                os.remove(path)
             removed.append(entry)
     if keep <= 0:
         return removed
     backups, _ = read_manifests(folder, database)
-    for old in backups[keep:]:
+    for old in backups[max(1, keep):]:  # the newest verified backup is kept, whatever keep says
         for path in (old["manifest_path"], old["path"]):  # manifest first: never a half backup
             if os.path.exists(path):
-                os.remove(path)
+                if not dry:
+                    os.remove(path)
                 removed.append(os.path.basename(path))
     return removed
 
@@ -386,6 +448,7 @@ def main() -> None:
             "owner": {"type": "str"},
             "dir": {"type": "path", "required": True},
             "keep": {"type": "int", "default": 7},
+            "prune": {"type": "bool", "default": True},
             "backup": {"type": "str", "default": "latest"},
             "confirm": {"type": "bool", "default": False},
             "timeout": {"type": "int", "default": 3600},
