@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -75,12 +76,14 @@ def test_overrides_must_be_a_mapping():
         stack(DEFAULTS, ["api"])
 
 
-def test_the_lab_refuses_volumes_of_another_lab():
-    from ansible_collections.vedrun.kit.plugins.filter.lab import foreign_volumes
+def test_each_lab_folder_has_volumes_of_its_own():
+    """A lab's database volume keeps that lab's passwords: two lab folders never share one."""
+    from ansible_collections.vedrun.kit.plugins.filter.lab import lab_volumes
 
-    mine = {"Name": "vedrun-lab-pgdata", "Labels": {"org.vedrun.lab.dir": "/work/a/.lab"}}
-    other = {"Name": "vedrun-lab-pgdata", "Labels": {"org.vedrun.lab.dir": "/work/b/.lab"}}
-    older = {"Name": "vedrun-lab-apidata", "Labels": None}
-    assert foreign_volumes([mine], "/work/a/.lab") == []
-    assert foreign_volumes([other, older], "/work/a/.lab") == [
-        {"name": "vedrun-lab-pgdata", "owner": "/work/b/.lab"}, {"name": "vedrun-lab-apidata", "owner": ""}]
+    first, second = lab_volumes("/work/a/.lab"), lab_volumes("/work/b/.lab")
+    assert set(first) == {"pgdata", "apidata"}
+    assert not set(first.values()) & set(second.values())
+    assert lab_volumes("/work/a/.lab/") == first  # the same folder, however it is written
+    assert re.fullmatch(r"vedrun-lab-[0-9a-f]{10}-pgdata", first["pgdata"])
+    with pytest.raises(AnsibleFilterError, match="absolute path"):
+        lab_volumes(".lab")

@@ -1,44 +1,44 @@
-"""Filter: which of the lab's data volumes belong to another lab."""
+"""Filter: the names of a lab's data volumes, one set per lab folder."""
 
 from __future__ import annotations
+
+import hashlib
 
 from ansible.errors import AnsibleFilterError
 
 DOCUMENTATION = r"""
-name: foreign_volumes
-short_description: The volumes whose owner label names another lab folder
+name: lab_volumes
+short_description: The data volume names of the lab kept in a folder
 description:
-  - The lab labels its data volumes with its folder (org.vedrun.lab.dir), where the passwords of
-    the database inside them are. A volume with another folder, or none (an older vedrun),
-    belongs to another lab.
-positional: lab_dir
+  - The database volume keeps the passwords of the lab that created it, and those passwords live
+    in the lab's folder. Two checkouts (or two VEDRUN_LAB_DIR) on one machine must therefore never
+    share a volume; each lab's volumes carry a digest of its folder in their names. Bringing one
+    lab up replaces the other's containers (names and ports are the machine's) but leaves its
+    volumes alone; its own `lab down` removes them.
+positional: _input
 options:
-  _input: {description: "Inspections of the existing volumes (Name, Labels).", type: list, required: true}
-  lab_dir: {description: This lab's folder., type: str, required: true}
+  _input: {description: The lab's folder (absolute)., type: str, required: true}
 """
 
 EXAMPLES = r"""
-foreign: "{{ infos | selectattr('exists') | map(attribute='volume') | vedrun.kit.foreign_volumes(lab_dir) }}"
+# {pgdata: vedrun-lab-1a2b3c4d5e-pgdata, apidata: vedrun-lab-1a2b3c4d5e-apidata}
+volumes: "{{ lab_stack_dir | vedrun.kit.lab_volumes }}"
 """
 
 RETURN = r"""
-_value: {description: "[{name, owner}] of the volumes of another lab ('' when unlabelled).", type: list}
+_value: {description: "{pgdata, apidata}: the volume names of this lab.", type: dict}
 """
 
-OWNER = "org.vedrun.lab.dir"
+KINDS = ("pgdata", "apidata")
 
 
-def foreign_volumes(volumes, lab_dir):
-    if not isinstance(volumes, list):
-        raise AnsibleFilterError("foreign_volumes: expected a list of volume inspections")
-    found = []
-    for volume in volumes:
-        owner = (volume.get("Labels") or {}).get(OWNER, "")
-        if owner != lab_dir:
-            found.append({"name": volume.get("Name", "?"), "owner": owner})
-    return found
+def lab_volumes(lab_dir):
+    if not isinstance(lab_dir, str) or not lab_dir.startswith("/"):
+        raise AnsibleFilterError(f"lab_volumes: the lab folder must be an absolute path, got {lab_dir!r}")
+    digest = hashlib.sha256(lab_dir.rstrip("/").encode()).hexdigest()[:10]
+    return {kind: f"vedrun-lab-{digest}-{kind}" for kind in KINDS}
 
 
 class FilterModule:
     def filters(self):
-        return {"foreign_volumes": foreign_volumes}
+        return {"lab_volumes": lab_volumes}
