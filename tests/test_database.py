@@ -116,8 +116,99 @@ def db_lab(lab):
     yield lab
     # lab hygiene: the databases kept by these tests' restores (production keeps them)
     for name in databases():
-        if name.startswith("vedfinance_before_restore_"):
-            psql(f'DROP DATABASE "{name}"', "postgres")
+        if name.startswith(("vedfinance_before_restore_", "swaptest_")):
+            psql(f'DROP DATABASE "{name}" WITH (FORCE)', "postgres")
+
+
+def _swap_pair(tag: str) -> dict:
+    """Two small databases that stand for the live one and the checked copy, told apart by a row."""
+    names = {"live": f"swaptest_{tag}", "staging": f"swaptest_{tag}_restore",
+             "replaced": f"swaptest_{tag}_before"}
+    for name in names.values():
+        psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', "postgres")
+    for role, name in (("live", names["live"]), ("staging", names["staging"])):
+        psql(f'CREATE DATABASE "{name}"', "postgres")
+        psql(f"CREATE TABLE marker AS SELECT '{'old' if role == 'live' else 'new'}'::text AS v", name)
+    return names
+
+
+def _allows_connections(name: str) -> str:
+    # the test's own fixed names (swaptest_*), not input
+    return psql(f"SELECT datallowconn FROM pg_database WHERE datname = '{name}'", "postgres")  # noqa: S608
+
+
+def _swap_state(names: dict) -> tuple[str, bool, list[str]]:
+    """(the live name's marker, whether it accepts connections, which of the three names exist)."""
+    allowed = _allows_connections(names["live"])
+    present = [role for role, name in names.items() if name in databases()]
+    return psql("SELECT v FROM marker", names["live"]), allowed == "t", present
+
+
+def _psql_script(script: str, names: dict) -> subprocess.CompletedProcess:
+    argv = ["docker", "exec", "-i", "vedfinance-postgres", "psql", "-X", "-qAt", "-v", "ON_ERROR_STOP=1",
+            "-U", "postgres", "-d", "postgres"]
+    for key, value in names.items():
+        argv += ["-v", f"{key}={value}"]
+    return subprocess.run(argv, input=script, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.lab
+def test_the_swap_cut_after_any_statement_leaves_the_old_database_live_and_open(db_lab, module):
+    """The swap is one transaction: the client gone after any statement before COMMIT (psql killed,
+    SSH cut, the controller killed) leaves the old database under its name, open, nothing dropped."""
+    names = _swap_pair("cut")
+    statements = module.swap_statements()
+    assert statements[0] == "BEGIN" and statements[-1] == "COMMIT"
+    for cut in range(1, len(statements)):
+        done = _psql_script(";\n".join(statements[:cut]) + ";\n", names)  # then the client goes away
+        assert done.returncode == 0, done.stderr
+        assert _swap_state(names) == ("old", True, ["live", "staging"]), statements[cut - 1]
+
+
+@pytest.mark.lab
+def test_the_swap_killed_while_it_holds_the_renames_leaves_the_old_database(db_lab, module):
+    """Killed with both renames done but not committed: others never saw them."""
+    names = _swap_pair("kill")
+    held = ";\n".join(module.swap_statements()[:-1]) + ";\nSELECT pg_sleep(60);\n"
+    argv = ["docker", "exec", "-i", "vedfinance-postgres", "psql", "-X", "-qAt", "-v", "ON_ERROR_STOP=1",
+            "-U", "postgres", "-d", "postgres", "-v", f"live={names['live']}", "-v",
+            f"staging={names['staging']}", "-v", f"replaced={names['replaced']}"]
+    session = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    session.stdin.write(held)
+    session.stdin.close()
+    try:
+        deadline = time.monotonic() + 20
+        while "pg_sleep" not in psql("SELECT string_agg(query, ' ') FROM pg_stat_activity", "postgres"):
+            assert time.monotonic() < deadline, session.stderr.read() if session.poll() is not None else "?"
+            time.sleep(0.2)
+        assert sorted(n for n in databases() if n.startswith("swaptest_kill")) == sorted(
+            [names["live"], names["staging"]])  # the renames are not visible before COMMIT
+        # the connection cut, as a dead SSH session or a killed psql ends it
+        psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' "
+             "AND pid <> pg_backend_pid()", "postgres")
+        session.wait(timeout=30)
+    finally:
+        session.kill()
+    assert _swap_state(names) == ("old", True, ["live", "staging"])
+
+
+@pytest.mark.lab
+def test_the_swap_goes_through_with_a_session_on_the_live_database(db_lab, module):
+    names = _swap_pair("full")
+    client = subprocess.Popen(["docker", "exec", "vedfinance-postgres", "psql", "-U", "postgres", "-d",
+                               names["live"], "-c", "SELECT pg_sleep(30)"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1)
+        module.swap(module.Postgres("vedfinance-postgres", "postgres"), names["live"], names["staging"],
+                    names["replaced"])
+    finally:
+        client.kill()
+    assert _swap_state(names) == ("new", True, ["live", "replaced"])
+    assert _allows_connections(names["replaced"]) == "f"  # the old one is kept, closed to connections
+    for name in names.values():
+        psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', "postgres")
 
 
 @pytest.mark.lab

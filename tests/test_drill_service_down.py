@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -15,6 +16,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+import yaml
 from support import REPO, VENV_BIN
 
 pytestmark = pytest.mark.lab
@@ -98,6 +100,36 @@ def test_stopped_container_is_started(lab):
     assert_recovered(code, data, "container crashed")
 
 
+def test_a_run_from_another_controller_is_refused_by_the_hosts_own_lock(lab):
+    """vedrun's own locks are per home and per inventory name: another laptop would run at once.
+    A lock held on the VPS by another engineer's run stops this run before it changes anything,
+    naming that run; once it is known to be gone, -e vedrun_host_lock_break=<its token> goes on."""
+    held = {"token": "vedrun-bobs-run", "owner": "bobs-laptop:/home/bob/.vedrun", "user": "bob",
+            "pid": 777, "incident": "INC-20261202-042", "runbook": "p0-service-down",
+            "since": time.time(), "expires": time.time() + 600}
+    planted = subprocess.run(
+        ["docker", "exec", "-i", "vedrun-lab-vps", "sh", "-c",
+         "mkdir -p -m 0700 /run/lock/vedrun && cat > /run/lock/vedrun/runbooks.lock"],
+        input=json.dumps(held), capture_output=True, text=True, check=False)
+    assert planted.returncode == 0, planted.stderr
+    try:
+        assert docker("stop", "vedfinance-api").returncode == 0
+        code, data = run_runbook(lab)
+        assert code != 0 and data["outcome"] != "recovered", data
+        shown = json.dumps(data)
+        assert "bob@bobs-laptop:/home/bob/.vedrun" in shown and "INC-20261202-042" in shown, shown
+        assert "vedrun_host_lock_break=vedrun-bobs-run" in shown, shown
+        assert not api_answers()  # nothing was changed
+        result = vedrun(lab, "p0-service-down", "-i", "inventory/lab", "--yes", "--json",
+                        "-e", "vedrun_host_lock_break=vedrun-bobs-run")
+        assert_recovered(result.returncode, json.loads(result.stdout), "container crashed")
+        left = docker("exec", "vedrun-lab-vps", "ls", "/run/lock/vedrun")
+        assert "runbooks.lock" not in left.stdout, left.stdout  # given back after verify
+    finally:
+        docker("exec", "vedrun-lab-vps", "rm", "-f", "/run/lock/vedrun/runbooks.lock")
+        docker("start", "vedfinance-api")
+
+
 def test_port_conflict_with_a_known_squatter_is_freed(lab):
     image = json.loads((REPO / ".lab" / "lab.json").read_text())["images"]["api"]
     docker("stop", "vedfinance-api")
@@ -146,6 +178,37 @@ def test_full_disk_is_reclaimed_without_touching_the_database(lab):
     after = docker("exec", "vedfinance-postgres", "psql", "-U", "postgres", "-d", "vedfinance",
                    "-Atc", "select count(*) from courses").stdout.strip()
     assert before == after == "500000"
+
+
+def test_hostile_paths_and_file_names_are_data_to_the_runbook(lab, tmp_path):
+    """The stack's data path and the log file names, with spaces, quotes, leading dashes and
+    semicolons, reach the host as data (argv and module parameters), never as shell words."""
+    hostile_dir = "/srv/vedfinance/-x api data; it's \"$(id)\""
+    hostile_log = "-f y; rm -rf 'x' \"z\".log"
+    real_log = f"/srv/vedfinance/api-data/logs/{hostile_log}"
+    inventory = tmp_path / "inventory"
+    shutil.copytree(REPO / "inventory" / "lab", inventory)
+    described = inventory / "group_vars" / "all" / "main.yml"
+    stack = yaml.safe_load(described.read_text())
+    stack["vedrun_stack"]["api"]["data_path"] = hostile_dir
+    described.write_text(yaml.safe_dump(stack, sort_keys=False))
+    # the VPS sees the API's data filesystem under the hostile name too
+    linked = docker("exec", "vedrun-lab-vps", "ln", "-sfn", "/srv/vedfinance/api-data", hostile_dir)
+    assert linked.returncode == 0, linked.stderr
+    try:
+        fill = docker("exec", "vedrun-lab-vps", "sh", "-c",
+                      'head -c 100M /dev/zero > "$1/logs/$2"; df -m "$1/"', "sh", hostile_dir, hostile_log)
+        assert "100%" in fill.stdout, fill.stdout + fill.stderr
+        assert wait_until(lambda: health_failures() == ["data_dir"], 10), health_failures()
+        env = {**lab, "VEDRUN_LAB_DIR": str(REPO / ".lab")}
+        result = subprocess.run([str(VENV_BIN / "vedrun"), "p0-service-down", "-i", str(inventory), "--yes",
+                                 "--json"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+                                check=False)
+        assert_recovered(result.returncode, json.loads(result.stdout), "disk full")
+        size = docker("exec", "vedrun-lab-vps", "stat", "-c", "%s", real_log)
+        assert size.stdout.strip() == "0", size.stdout + size.stderr
+    finally:
+        docker("exec", "vedrun-lab-vps", "rm", "-f", hostile_dir, real_log)
 
 
 def test_vedrun_drill_records_a_drill_incident(lab):

@@ -121,3 +121,28 @@ def test_the_filters():
     assert md_text("a\n## H\n- x\n1. y\n| r |", indent=2) == "a\n  \\## H\n  \\- x\n  1\\. y\n  \\| r \\|"
     assert terminal("a\x1b[0m\u202eb\nc") == "a\\x1b[0m\\u202eb\\nc"
     assert terminal("a\nb\tc", multiline=True) == "a\nb\tc"
+
+
+def test_hosts_text_is_escaped_while_a_run_shows_its_progress_and_in_health(capsys):
+    """The progress lines, the live table and the health report carry hosts' text (task names,
+    failure messages, check details): controls are shown escaped, rich's markup taken literally."""
+    from vedrun.display.operations import HealthLines
+    from vedrun.display.progress import LiveView, PlainView, TaskLines
+
+    state = RunState()
+    state.phase = "detect"
+    state.task = "probe [red]x[/] \x1b[2J"
+    state.failures = [{"host": "web-1", "task": "restart\x07", "msg": HOSTILE}]
+    state.unreachable = {"web-2": "ssh: \x1b[31mno route"}
+    state.health = {"web-3": {"api": {"ok": False, "detail": "answered \x1b]0;owned\x07"}}}
+    PlainView().update(state)
+    TaskLines().update(state)
+    HealthLines().update(state)
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\r" not in out, repr(out)
+    assert "no route" in out and "answered \\x1b]0;owned\\x07" in out
+    view = LiveView("p0-x on web\x1b[31m-1 [bold]")
+    view.update(state)
+    caption = view._render().caption
+    assert "\x1b" not in caption and "\\[red]" in caption, caption
+    assert "\x1b" not in view._render().title

@@ -201,6 +201,30 @@ def test_the_lab_data_volumes_are_named_for_its_folder(lab):
     assert labels["org.vedrun.lab.dir"] == str(LAB), labels
 
 
+def test_a_lab_up_from_another_folder_comes_up_and_leaves_the_first_labs_data(lab, tmp_path):
+    """A second lab (another checkout's folder) used to start on the first lab's database volume,
+    with the first lab's passwords, and wait minutes for an API that could never log in. Now it
+    comes up healthy on volumes of its own; its `lab down` leaves the first lab's volumes."""
+    from ansible_collections.vedrun.kit.plugins.filter.lab import lab_volumes
+
+    other_dir = tmp_path / "other-lab"
+    env = {**lab, "VEDRUN_LAB_DIR": str(other_dir), "VEDRUN_HOME": str(tmp_path / "home")}
+    try:
+        up = subprocess.run([str(VENV_BIN / "vedrun"), "lab", "up"], cwd=REPO, env=env,
+                            capture_output=True, text=True, check=False)
+        assert up.returncode == 0, up.stdout + up.stderr
+        code, body, _ = call("GET", "/courses?category=wealth-management")
+        assert code == 200, body
+    finally:
+        down = subprocess.run([str(VENV_BIN / "vedrun"), "lab", "down"], cwd=REPO, env=env,
+                              capture_output=True, text=True, check=False)
+    assert down.returncode == 0, down.stdout + down.stderr
+    volumes = subprocess.run(["docker", "volume", "ls", "-q"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    assert not set(lab_volumes(str(other_dir)).values()) & set(volumes), volumes
+    assert set(lab_volumes(str(LAB)).values()) <= set(volumes), volumes  # the first lab's data
+
+
 def test_lab_down_leaves_no_container(lab):
     """...and removes its own data volumes, never another lab's."""
     from ansible_collections.vedrun.kit.plugins.filter.lab import lab_volumes

@@ -104,6 +104,33 @@ def test_restore_declined_at_the_terminal_restores_nothing(env, project, stand_i
 
 
 @pytest.mark.ansible
+def test_restore_holds_the_hosts_lock_from_the_dry_run_through_the_question(env, project, stand_ins,
+                                                                           home, monkeypatch):
+    """Another run between the dry run and the restore would change what the engineer was shown."""
+    from vedrun.errors import LockBusy
+    from vedrun.locks import HostLocks
+
+    _extra(project)
+    seen = []
+
+    def answer(_text, **_kwargs):
+        try:
+            with HostLocks(home, ["local-1"], "p0-database-failure", None):
+                seen.append("free")
+        except LockBusy as busy:
+            seen.append(str(busy))
+        return False
+
+    monkeypatch.setattr("vedrun.cli.terminal.can_ask", lambda: True)
+    monkeypatch.setattr("vedrun.cli.terminal.click.confirm", answer)
+    result = vedrun("restore", *stand_ins, home=str(home))
+    assert result.exit_code == 130, result.output
+    assert len(seen) == 1 and "local-1 is busy" in seen[0] and "restore-database" in seen[0], seen
+    with HostLocks(home, ["local-1"], "p0-database-failure", None):  # given back at the end
+        pass
+
+
+@pytest.mark.ansible
 def test_restore_confirmed_restores_the_backup_shown_and_notes_the_incident(env, project, stand_ins,
                                                                           fault_dir, home):
     _extra(project)

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import getpass
 import json
 import os
 import re
+import socket
+import uuid
 from pathlib import Path
 
 from vedrun.errors import LockBusy
@@ -89,3 +92,17 @@ class HostLocks:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def host_lock_vars(home: Path, runbook: str, incident_id: str | None) -> dict:
+    """The extra var `vedrun_lock` for the hosts' own lock (role host_lock): an id of this run,
+    its owner (this controller and home: this run holds that home's lock of the host, so a host
+    lock of the same owner was left by a run that has ended) and what others are shown."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container): the uid is enough
+        user = str(os.getuid())
+    return {"vedrun_lock": {
+        "run_id": f"vedrun-{uuid.uuid4().hex[:16]}",
+        "owner": f"{socket.gethostname()}:{Path(home).resolve()}",
+        "holder": {"user": user, "pid": os.getpid(), "incident": incident_id or "", "runbook": runbook}}}

@@ -16,7 +16,7 @@ from vedrun.errors import Exit, OperationFailed, VedrunError
 from vedrun.files import private_dir, tighten_tree
 from vedrun.incident_log import IncidentLog
 from vedrun.inventory import Inventories, Where
-from vedrun.locks import HostLocks
+from vedrun.locks import HostLocks, host_lock_vars
 from vedrun.records import BackupListing, BackupManifest, Confirmation, RestoreResult, per_host
 from vedrun.runner import RunbookRunner, RunResult, RunState
 from vedrun.scrub import scrubber_for
@@ -126,14 +126,16 @@ class Operations:
 
     def run_playbook(self, playbook: str, where: Where, *, extravars: dict | None = None,
                      check: bool = False, kind: str = "operations", read_only: bool = False,
-                     lock: tuple[list[str], str] | None = None,
+                     lock: tuple[list[str], str] | None = None, held: bool = False,
                      on_change: OnChange | None = None) -> tuple[RunResult, list[str]]:
         """Run playbooks/<playbook>.yml, its folder under <home>/<kind>/. It holds the lock of
         each target host (or `lock`: names and holder) unless it is read-only. Returns the
-        result and the hosts it targeted."""
+        result and the hosts it targeted. `held`: the caller holds the hosts' locks already."""
         inventory = self.inventories.resolve(where.inventory)
         hosts = self.inventories.hosts(inventory, where.limit)[0] if lock is None else lock[0]
         variables = dict(extravars or {})
+        if not read_only:
+            variables.update(host_lock_vars(self.home, playbook if lock is None else lock[1], None))
         runner = RunbookRunner(
             project=self.project, playbook=self.project / "playbooks" / f"{playbook}.yml",
             inventory=inventory, run_dir=self.artifacts.run_folder(
@@ -141,7 +143,7 @@ class Operations:
             ident="run", limit=where.limit, extravars=variables, check=check,
             vault_password_file=where.vault_password_file, on_change=on_change, host_count=len(hosts),
             scrubber=scrubber_for(variables, inventory, where.vault_password_file))
-        locks = nullcontext() if read_only else HostLocks(
+        locks = nullcontext() if read_only or held else HostLocks(
             self.home, hosts, playbook if lock is None else lock[1], None)
         with locks:
             result = runner.run()
@@ -187,6 +189,13 @@ class Operations:
         ahead, False when the engineer said no, None when nobody can be asked."""
         if incident_id:
             self.incidents.incident(incident_id)  # an unknown id fails here, before anything runs
+        hosts = self.inventories.hosts(self.inventories.resolve(where.inventory), where.limit)[0]
+        # one lock from the dry run through the question to the end: no other run in between
+        with HostLocks(self.home, hosts, "restore-database", incident_id):
+            return self._restore_locked(where, backup_name, incident_id, confirm)
+
+    def _restore_locked(self, where: Where, backup_name: str, incident_id: str | None,
+                        confirm: Callable[[list[Confirmation]], bool | None]) -> RestoreReport:
         planned = self._restore_plan(where, backup_name)
         answer = confirm(planned)
         if answer is None:
@@ -197,7 +206,7 @@ class Operations:
         # exactly the backups the engineer was shown, even if a newer one appeared since
         extravars = {RESTORE_CONFIRM_VAR: True,
                      "vedrun_restore_plan": {q.host: q.value for q in planned if q.value}}
-        result, hosts = self.run_playbook("restore-database", where, extravars=extravars)
+        result, hosts = self.run_playbook("restore-database", where, extravars=extravars, held=True)
         report = RestoreReport(**OperationReport.fields_of(result, hosts),
                                restores=per_host(result.state.results.get("vedrun_restores"),
                                                  RestoreResult.from_stats))
@@ -208,7 +217,7 @@ class Operations:
         return report
 
     def _restore_plan(self, where: Where, backup_name: str) -> list[Confirmation]:
-        dry, hosts = self.run_playbook("restore-database", where, check=True,
+        dry, hosts = self.run_playbook("restore-database", where, check=True, held=True,
                                        extravars={"postgres_backup_name": backup_name})
         report = OperationReport(**OperationReport.fields_of(dry, hosts))
         if report.failure_lines() or dry.rc != 0:

@@ -19,7 +19,7 @@ from vedrun.catalog import Catalog, EscalationLevel, Runbook
 from vedrun.errors import UsageError, VedrunError
 from vedrun.incident_log import IncidentLog
 from vedrun.inventory import Inventories, Where
-from vedrun.locks import HostLocks
+from vedrun.locks import HostLocks, host_lock_vars
 from vedrun.outcome import Outcome
 from vedrun.records import Confirmation
 from vedrun.runner import RunbookRunner, RunResult, RunState
@@ -172,7 +172,8 @@ class RunbookRuns:
             variables = {**request.extravars, "vedrun_evidence_dir": str(evidence_dir),
                          "vedrun_incident_id": incident["id"] if incident else "",
                          "vedrun_check_mode": plan.check,
-                         "vedrun_runbook": plan.runbook.as_extra_var()}
+                         "vedrun_runbook": plan.runbook.as_extra_var(),
+                         **host_lock_vars(self.home, plan.runbook.id, incident["id"] if incident else None)}
             scrubber = scrubber_for(request.extravars, plan.inventory, request.where.vault_password_file)
             with watch(plan) if watch is not None else _Quiet() as view:
                 view.started(incident, run_id)

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from vedrun.errors import OperationFailed, VedrunError
+from vedrun.escaping import terminal
 from vedrun.inventory import Where
 
 
@@ -19,13 +20,13 @@ class VedrunClickError(click.ClickException):
     operation come first, each on a FAILED line."""
 
     def __init__(self, error: VedrunError):
-        super().__init__(str(error))
+        super().__init__(terminal(str(error), multiline=True))  # it may quote a host
         self.exit_code = int(error.exit_code)
         self.failures = error.failures if isinstance(error, OperationFailed) else []
 
     def show(self, file=None) -> None:
         for line in self.failures:
-            click.secho(f"FAILED {line}", fg="red", err=True)
+            click.secho(terminal(f"FAILED {line}", multiline=True), fg="red", err=True)
         super().show(file)
 
 

@@ -7,6 +7,7 @@ import time
 
 import click
 
+from vedrun.escaping import terminal
 from vedrun.runner import PHASES, RunState
 from vedrun.timeutil import human
 
@@ -39,14 +40,22 @@ class PlainView:
             self._phase = state.phase
             click.echo(f"[{elapsed:>7}] phase {state.phase}", err=self._err)
         for failure in state.failures[self._failures:]:
-            click.echo(f"[{elapsed:>7}] FAILED on {failure['host']}: {failure['task']}: "
-                       f"{failure['msg']}", err=self._err)
+            click.echo(terminal(f"[{elapsed:>7}] FAILED on {failure['host']}: {failure['task']}: "
+                                f"{failure['msg']}"), err=self._err)
         self._failures = len(state.failures)
         if len(state.unreachable) > self._unreachable:
             for host in list(state.unreachable)[self._unreachable:]:
-                click.echo(f"[{elapsed:>7}] UNREACHABLE {host}: {state.unreachable[host]}",
+                click.echo(terminal(f"[{elapsed:>7}] UNREACHABLE {host}: {state.unreachable[host]}"),
                            err=self._err)
             self._unreachable = len(state.unreachable)
+
+
+def _markup(text) -> str:
+    """Text from hosts and playbooks inside the live table: controls shown escaped, and rich's
+    markup (`[red]`) taken literally."""
+    from rich.markup import escape
+
+    return escape(terminal(text))
 
 
 class LiveView:
@@ -56,7 +65,7 @@ class LiveView:
         from rich.console import Console  # imported only when a run shows it
         from rich.live import Live
 
-        self._title = title
+        self._title = _markup(title)
         self._start = time.monotonic()
         self._state = RunState()
         self._console = Console()
@@ -86,12 +95,12 @@ class LiveView:
             (f"[green]{p} ✓[/]" if (state.phases.get(p) or {}).get("ended_at") else f"[dim]{p}[/]")
             for p in PHASES)
         table = Table(title=f"{self._title}   {human(time.monotonic() - self._start)}",
-                      caption=f"{phases}\n[dim]{state.task}[/]", title_justify="left",
+                      caption=f"{phases}\n[dim]{_markup(state.task)}[/]", title_justify="left",
                       min_width=76)
         for column in ("host", "ok", "changed", "failed", "unreachable"):
             table.add_column(column, justify="left" if column == "host" else "right")
         for host, counts in sorted(state.hosts.items()):
-            table.add_row(host, str(counts.ok), str(counts.changed),
+            table.add_row(_markup(host), str(counts.ok), str(counts.changed),
                           f"[red]{counts.failed}[/]" if counts.failed else "0",
                           f"[red]{counts.unreachable}[/]" if counts.unreachable else "0")
         return table
@@ -112,7 +121,7 @@ class RunProgress:
 
     def __enter__(self):
         if not self._live:
-            click.echo(f"{self.title}: running {self._playbook}", err=self._err)
+            click.echo(terminal(f"{self.title}: running {self._playbook}"), err=self._err)
         self._view.__enter__()
         return self
 
@@ -136,8 +145,8 @@ class TaskLines:
 
     def update(self, state: RunState) -> None:
         for failure in state.failures[self._failures:]:
-            click.secho(f"  FAILED {failure['task']}: {failure['msg']}", fg="red")
+            click.secho(terminal(f"  FAILED {failure['task']}: {failure['msg']}"), fg="red")
         self._failures = len(state.failures)
         if state.task and state.task != self._task:
             self._task = state.task
-            click.echo(f"  {state.task}")
+            click.echo(f"  {terminal(state.task)}")

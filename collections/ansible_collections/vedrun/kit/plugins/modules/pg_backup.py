@@ -399,43 +399,57 @@ def restore(module: AnsibleModule, pg: Postgres) -> dict:
             "seconds": round(time.monotonic() - t0, 2)}
 
 
+# The swap is one transaction: the old database renamed away (kept, closed to connections) and
+# the checked copy renamed in, or nothing. Cut anywhere (psql killed, SSH gone, the controller
+# killed), PostgreSQL rolls an uncommitted transaction back: the database is then the old one,
+# open as before; after COMMIT it is the restored one. ALTER DATABASE ... RENAME takes the
+# database's exclusive lock, so connections arriving meanwhile wait and then find the new one; it
+# waits up to 5 s for the terminated sessions to end, else fails "being accessed by other users"
+# (a session that connected between the terminate and the lock) and the whole swap is retried.
 SWAP_SQL = r"""
-ALTER DATABASE :"live" WITH ALLOW_CONNECTIONS false;
+BEGIN;
+SET LOCAL lock_timeout = '10s';
 SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 WHERE datname = :'live' AND pid <> pg_backend_pid();
-DO $$ BEGIN
-  FOR i IN 1..100 LOOP
-    EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_setting('vedrun.live'));
-    PERFORM pg_sleep(0.1);
-  END LOOP;
-END $$;
 ALTER DATABASE :"live" RENAME TO :"replaced";
 ALTER DATABASE :"staging" RENAME TO :"live";
+ALTER DATABASE :"replaced" WITH ALLOW_CONNECTIONS false;
+COMMIT;
 """
 
+SWAP_ATTEMPTS = 5
 
-UNDO_SWAP_SQL = r"""
-SELECT NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'live')
-   AND EXISTS (SELECT 1 FROM pg_database WHERE datname = :'replaced') AS renamed \gset
-\if :renamed
-ALTER DATABASE :"replaced" RENAME TO :"live";
-\endif
-ALTER DATABASE :"live" WITH ALLOW_CONNECTIONS true;
-"""
+
+def swap_statements() -> list[str]:
+    """The swap's statements, in order (for the tests that cut it after each one)."""
+    return [statement.strip() for statement in SWAP_SQL.split(";\n") if statement.strip()]
+
+
+def swapped(pg: Postgres, live: str, staging: str) -> bool:
+    """Whether the checked copy is live now (its staging name gone, the live name there)."""
+    return pg.psql("postgres", "SELECT count(*) FILTER (WHERE datname = :'staging') || ',' || "
+                   "count(*) FILTER (WHERE datname = :'live') FROM pg_database;",
+                   {"staging": staging, "live": live}) == "0,1"
 
 
 def swap(pg: Postgres, live: str, staging: str, replaced: str) -> None:
-    """The checked copy becomes the live database; the old one is kept, closed to connections."""
+    """The checked copy becomes the live database, in one transaction; the old one is kept, closed
+    to connections. Fails having changed nothing (the old database live and open)."""
     exists = pg.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname = :'live';", {"live": live})
-    script = ("SET vedrun.live = :'live';\n" + SWAP_SQL) if exists == "1" else \
-        'ALTER DATABASE :"staging" RENAME TO :"live";\n'
-    try:
-        pg.psql("postgres", script, {"live": live, "staging": staging, "replaced": replaced})
-    except (Failure, subprocess.TimeoutExpired) as exc:
-        # put the live database back under its name and open it again; the checked copy stays
-        pg.psql("postgres", UNDO_SWAP_SQL, {"live": live, "replaced": replaced})
-        raise Failure(f"could not swap the restored copy in ({exc}); {live} is back as it was and "
-                      f"open again, the checked copy is kept as {staging}") from None
+    script = SWAP_SQL if exists == "1" else 'ALTER DATABASE :"staging" RENAME TO :"live";\n'
+    error: Exception | None = None
+    for _attempt in range(SWAP_ATTEMPTS):
+        try:
+            pg.psql("postgres", script, {"live": live, "staging": staging, "replaced": replaced})
+            return
+        except (Failure, subprocess.TimeoutExpired) as exc:
+            error = exc
+            if swapped(pg, live, staging):  # COMMIT went through before the error reached us
+                return
+            if "being accessed by other users" not in str(exc):
+                break
+    raise Failure(f"could not swap the restored copy in ({error}); nothing was changed: {live} is "
+                  f"as it was and open, the checked copy is kept as {staging}")
 
 
 def main() -> None:
