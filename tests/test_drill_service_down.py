@@ -115,7 +115,7 @@ def test_a_run_from_another_controller_is_refused_by_the_hosts_own_lock(lab):
     try:
         assert docker("stop", "vedfinance-api").returncode == 0
         code, data = run_runbook(lab)
-        assert code != 0 and data["outcome"] != "recovered", data
+        assert code == 4 and data["outcome"] == "host busy", data
         shown = json.dumps(data)
         assert "bob@bobs-laptop:/home/bob/.vedrun" in shown and "INC-20261202-042" in shown, shown
         assert "vedrun_host_lock_break=vedrun-bobs-run" in shown, shown

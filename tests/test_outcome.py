@@ -19,7 +19,8 @@ TABLE = [(Outcome.RUNNING, "running", Exit.FAILED, False, False, "yellow"),
          (Outcome.UNREACHABLE, "unreachable", Exit.UNREACHABLE, True, True, "red"),
          (Outcome.ABORTED, "aborted", Exit.ABORTED, True, True, "red"),
          (Outcome.NOT_AUTOMATED, "not automated", Exit.NOT_AUTOMATED, False, True, "red"),
-         (Outcome.AWAITING_CONFIRMATION, "awaiting confirmation", Exit.CONFIRM, False, False, "yellow")]
+         (Outcome.AWAITING_CONFIRMATION, "awaiting confirmation", Exit.CONFIRM, False, False, "yellow"),
+         (Outcome.HOST_BUSY, "host busy", Exit.BUSY, False, False, "yellow")]
 
 
 @pytest.mark.parametrize(("outcome", "value", "exit_code", "attempt", "escalates", "colour"), TABLE)
@@ -34,6 +35,31 @@ def test_each_outcome_knows_its_traits(outcome, value, exit_code, attempt, escal
 
 def test_the_table_covers_every_outcome():
     assert {row[0] for row in TABLE} == set(Outcome)
+
+
+def test_a_run_refused_by_the_hosts_own_lock_is_host_busy_not_failed(tmp_path):
+    """The host's lock (vedrun.kit.host_lock) refused the run before it changed anything: exit 4,
+    naming the holder, and it counts as no attempt of the runbook."""
+    from pathlib import Path
+
+    from vedrun.catalog import Runbook
+    from vedrun.runner import RunResult, RunState
+    from vedrun.runs import HOST_LOCK_BUSY, Plan, judge
+
+    runbook = Runbook(id="p0-x", severity="P0", title="X", scenario="s", causes=(), quick_actions=(),
+                      playbook="playbooks/x.yml")
+    plan = Plan(runbook=runbook, playbook=Path("x.yml"), inventory=tmp_path, limit=None, hosts=["web-1"],
+                environment="production", check=False)
+    state = RunState()
+    state.faults = {"web-1": ["container crashed"]}
+    state.failures = [{"host": "web-1", "task": "Lock | take or renew the host's runbook lock",
+                       "msg": f"{HOST_LOCK_BUSY} (/run/lock/vedrun/runbooks.lock): bob@laptop ..."}]
+    result = RunResult(rc=2, status="failed", state=state, artifacts_dir=tmp_path)
+    outcome, message = judge(plan, result)
+    assert outcome is Outcome.HOST_BUSY and "web-1: another runbook run holds" in message
+    assert "bob@laptop" in message
+    state.failures[0]["msg"] = "something else broke"
+    assert judge(plan, result)[0] is Outcome.FAILED
 
 
 @pytest.mark.parametrize(("outcome", "recovered", "updates"), [

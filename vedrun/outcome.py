@@ -19,6 +19,7 @@ class Outcome(enum.StrEnum):
     ABORTED = "aborted"
     NOT_AUTOMATED = "not automated"
     AWAITING_CONFIRMATION = "awaiting confirmation"
+    HOST_BUSY = "host busy"  # another run holds the host's own lock: this one changed nothing
 
     @property
     def exit_code(self) -> Exit:
@@ -59,4 +60,5 @@ _TRAITS: dict[Outcome, tuple[Exit, bool, bool, str]] = {
     Outcome.ABORTED: (Exit.ABORTED, True, True, "red"),
     Outcome.NOT_AUTOMATED: (Exit.NOT_AUTOMATED, False, True, "red"),
     Outcome.AWAITING_CONFIRMATION: (Exit.CONFIRM, False, False, "yellow"),
+    Outcome.HOST_BUSY: (Exit.BUSY, False, False, "yellow"),
 }

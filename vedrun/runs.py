@@ -242,6 +242,10 @@ class RunbookRuns:
                          artifacts_dir=result.artifacts_dir, message=error or "")
 
 
+# How vedrun.kit.host_lock refuses: another run (another laptop, home or name) holds the host.
+HOST_LOCK_BUSY = "another runbook run holds this host's lock"
+
+
 def judge(plan: Plan, result: RunResult) -> tuple[Outcome, str | None]:
     """The outcome of a run and the reason shown with it. Recovered only when ansible
     succeeded, detect reported a fault and a verify phase ran to its end."""
@@ -271,6 +275,9 @@ def _stopped(plan: Plan, result: RunResult) -> tuple[Outcome, str] | None:
     if state.confirmations and not plan.check:
         return Outcome.AWAITING_CONFIRMATION, "; ".join(
             f"{host}: {q.get('question', '')}" for host, q in sorted(state.confirmations.items()))
+    busy = [f for f in state.failures if str(f.get("msg", "")).startswith(HOST_LOCK_BUSY)]
+    if busy:
+        return Outcome.HOST_BUSY, "; ".join(f"{f['host']}: {f['msg']}" for f in busy)
     if result.rc != 0 or result.status != "successful":
         failed = "; ".join(f"{f['host']}: {f['task']}: {f['msg']}" for f in state.failures[:5])
         return Outcome.FAILED, failed or f"ansible ended with rc {result.rc} ({result.status})"
