@@ -241,12 +241,17 @@ def _stamp(event: dict) -> str:
         return iso(now())
 
 
+# A failed task's message as recorded and shown: its first line, up to this long (the cause and
+# the command that fixes it, e.g. who holds a host's lock and how to break it, must fit).
+MESSAGE_CHARS = 600
+
+
 def _message(data: dict) -> str:
     result = data.get("res") or {}
     msg = result.get("msg") or result.get("stderr") or result.get("reason") or ""
     if not msg and result.get("censored"):
         msg = result["censored"]
-    return str(msg).strip().splitlines()[0][:300] if msg else ""
+    return str(msg).strip().splitlines()[0][:MESSAGE_CHARS] if msg else ""
 
 
 FORKS_PER_CORE = 8  # a runbook task mostly waits on SSH and the host; see docs/benchmarks.md

@@ -76,8 +76,7 @@ def describe(holder, now):
         parts.append(f"incident {holder['incident']}")
     if holder.get("runbook"):
         parts.append(f"runbook {holder['runbook']}")
-    return (f"{', '.join(parts)}, since {when}, stale in {max(0, int(float(expires or 0) - now))} s "
-            f"(token {holder.get('token', '?')})")
+    return f"{', '.join(parts)}, since {when}, stale in {max(0, int(float(expires or 0) - now))} s"
 
 
 def _read(path):
@@ -138,11 +137,9 @@ def main():
             module.exit_json(changed=ours, holder={} if ours else (existing or {}))
         action = decide(existing, params["token"], params["owner"], now, params["break_token"])
         if action == "refuse":
-            module.fail_json(msg=f"another runbook run holds this host's lock ({path}): "
-                                 f"{describe(existing, now)}. Wait for it to end, or, once you have "
-                                 "checked it is gone, run again with "
-                                 f"-e vedrun_host_lock_break={existing.get('token', '')}",
-                             holder=existing)
+            module.fail_json(msg=f"another runbook run holds this host's lock: {describe(existing, now)}. "
+                                 "Once it is known to be gone: -e vedrun_host_lock_break="
+                                 f"{existing.get('token', '')} ({path})", holder=existing)
         since = existing.get("since", now) if action == "renew" else now
         content = {**params["holder"], "token": params["token"], "owner": params["owner"],
                    "since": since, "expires": now + params["lease_seconds"]}
