@@ -21,13 +21,14 @@ for scenario in "$@"; do
   fi
   printf '%-45s %4ss  %s\n' "$scenario" "$(( $(date +%s) - t0 ))" "$verdict" | tee -a .cache/drill-times.txt
 done
-# No secret of the lab in anything the drills wrote or printed: their terminal, Molecule's state,
-# the lab's records (the host's side, where the secrets belong, is skipped). See docs/security.md.
+# No secret of the lab in anything the drills wrote or printed: their terminal, Molecule's state
+# (its ephemeral folders under ~/.ansible/tmp), the lab's records (the host's side, where the
+# secrets belong, is skipped). See docs/security.md.
 echo "== secret search over the drills' output and records"
 if [ -d .lab/secrets ]; then
   if ! python3 tests/secret_forms.py --secrets-dir .lab/secrets --skip .lab/secrets --skip .lab/vps \
       --skip .lab/ssh $(find .lab/deploys -name '*.env' -printf ' --skip %p' 2>/dev/null) \
-      .cache/drill-logs .lab "${XDG_CACHE_HOME:-$HOME/.cache}/molecule"; then
+      .cache/drill-logs .lab $(ls -d "$HOME"/.ansible/tmp/molecule.* 2>/dev/null); then
     failed+=("secret-search")
   fi
 fi
