@@ -275,13 +275,19 @@ def _stopped(plan: Plan, result: RunResult) -> tuple[Outcome, str] | None:
     if state.confirmations and not plan.check:
         return Outcome.AWAITING_CONFIRMATION, "; ".join(
             f"{host}: {q.get('question', '')}" for host, q in sorted(state.confirmations.items()))
-    busy = [f for f in state.failures if str(f.get("msg", "")).startswith(HOST_LOCK_BUSY)]
+    busy = _host_busy(state)
     if busy:
-        return Outcome.HOST_BUSY, "; ".join(f"{f['host']}: {f['msg']}" for f in busy)
+        return Outcome.HOST_BUSY, busy
     if result.rc != 0 or result.status != "successful":
         failed = "; ".join(f"{f['host']}: {f['task']}: {f['msg']}" for f in state.failures[:5])
         return Outcome.FAILED, failed or f"ansible ended with rc {result.rc} ({result.status})"
     return None
+
+
+def _host_busy(state: RunState) -> str:
+    """The refusals of the hosts' own locks, '' when there was none."""
+    return "; ".join(f"{f['host']}: {f['msg']}" for f in state.failures
+                     if str(f.get("msg", "")).startswith(HOST_LOCK_BUSY))
 
 
 def timeline(state: RunState, outcome: Outcome) -> dict[str, str | None]:

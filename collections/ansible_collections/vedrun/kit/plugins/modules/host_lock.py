@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 module: host_lock
 short_description: Take or give back the host's runbook lock, naming its holder
 description:
-  - vedrun's own locks live on the controller (its home), keyed on the inventory name: two
+  - vedrun's own locks live on the controller (its home), keyed on the inventory name; two
     engineers on two laptops, or one host under two names, would change it at once. This lock
     is on the host, in I(dir)/I(name).lock (0600, JSON), taken before a runbook changes anything
     and given back when its verify ends.
@@ -33,7 +33,10 @@ options:
 """
 
 RETURN = r"""
-holder: {description: "The lock's content after the task (or the refusing holder's)", type: dict, returned: always}
+holder:
+  description: "The lock's content after the task (or the refusing holder's)"
+  type: dict
+  returned: always
 reclaimed: {description: "The stale holder taken over, when one was", type: dict, returned: when reclaimed}
 """
 
