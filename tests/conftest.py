@@ -86,6 +86,21 @@ def env(project: Path, home: Path, monkeypatch) -> dict:
 
 
 @pytest.fixture
+def run(env):
+    """run(*args, **kwargs): `vedrun ARGS` in-process (CliRunner) in the `env` of a user."""
+    from click.testing import CliRunner
+
+    from vedrun.cli import cli
+
+    runner = CliRunner()
+
+    def invoke(*args, **kwargs):
+        return runner.invoke(cli, list(args), catch_exceptions=False, **kwargs)
+
+    return invoke
+
+
+@pytest.fixture
 def planted_vault(project: Path, tmp_path: Path) -> tuple[str, Path]:
     """A real ansible-vault file in the test inventory holding a unique secret."""
     secret = f"PLANTED-{uuid.uuid4().hex}"

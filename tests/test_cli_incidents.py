@@ -5,19 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
-
-from vedrun.cli import cli
-
-
-@pytest.fixture
-def run(env):
-    runner = CliRunner()
-
-    def invoke(*args, **kwargs):
-        return runner.invoke(cli, list(args), catch_exceptions=False, **kwargs)
-
-    return invoke
 
 
 def test_log_list_show_update_resolve_rca(run, home):

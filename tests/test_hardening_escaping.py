@@ -11,11 +11,7 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
-from click.testing import CliRunner
-
 from vedrun.catalog import Runbook
-from vedrun.cli import cli
 from vedrun.display.runs import report
 from vedrun.escaping import md_cell, md_line, md_text, terminal
 from vedrun.outcome import Outcome
@@ -24,16 +20,6 @@ from vedrun.runs import RunReport
 
 FORGED_ROW = "| INC-20200101-001 | P0 | forged | - | resolved | 2020-01-01 03:00 | recovered |"
 HOSTILE = "API down\x1b[2J\x1b]0;owned\x07\r\x00 done"
-
-
-@pytest.fixture
-def run(env):
-    runner = CliRunner()
-
-    def invoke(*args):
-        return runner.invoke(cli, list(args), catch_exceptions=False)
-
-    return invoke
 
 
 def _table_rows(markdown: str, header: str) -> list[str]:
