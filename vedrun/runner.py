@@ -203,6 +203,10 @@ class EventRecorder:
             self.state.confirmations[str(host)] = question
 
     def _on_runner_on_failed(self, event, data, at):
+        # a task may publish and fail at once (vedrun.kit.stack_health on an unhealthy host)
+        stats = ((data.get("res") or {}).get("ansible_stats") or {}).get("data") or {}
+        if isinstance(stats, dict):
+            self._read_stats(stats, at)
         if data.get("ignore_errors"):
             return
         host = str(data.get("host"))

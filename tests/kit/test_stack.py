@@ -87,3 +87,12 @@ def test_each_lab_folder_has_volumes_of_its_own():
     assert re.fullmatch(r"vedrun-lab-[0-9a-f]{10}-pgdata", first["pgdata"])
     with pytest.raises(AnsibleFilterError, match="absolute path"):
         lab_volumes(".lab")
+
+
+def test_overrides_are_copied_not_shared():
+    lab_overrides = overrides("lab")
+    lab = stack(DEFAULTS, lab_overrides)
+    lab["port_holders_safe_to_stop"]["containers"].append("changed")
+    lab["api"]["data_path"] = "/elsewhere"
+    assert lab_overrides["port_holders_safe_to_stop"]["containers"] == ["vedrun-lab-squatter"]
+    assert lab_overrides["api"]["data_path"] == "/srv/vedfinance/api-data"
