@@ -21,7 +21,10 @@ short_description: One host's health in one task (inputs checked, probe, verdict
 description:
   - Takes the options of the module vedrun.kit.stack_health, and two of its own.
 options:
-  fail_on_unhealthy: {description: Fail the host when a check failed (verify phase)., type: bool, default: false}
+  fail_on_unhealthy:
+    description: Fail the host when a check failed (verify phase).
+    type: bool
+    default: false
   publish:
     description: Publish the checks as set_stats would (vedrun_health, vedrun_health_passed).
     type: bool

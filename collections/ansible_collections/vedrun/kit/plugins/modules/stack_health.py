@@ -8,6 +8,9 @@ module: stack_health
 short_description: Health of the API, PostgreSQL, Redis and the stack's containers
 description:
   - Read-only; one call runs every check (the role C(health) publishes the result to vedrun).
+  - PostgreSQL and Redis are asked over their ports first (module_utils wire_probe) when the
+    ports are given; only a clear "ready" is taken from there, anything else is asked again in
+    the container with C(pg_isready) or C(redis-cli ping), which have the last word.
   - A check is failed only on evidence (an HTTP error or refusal, C(pg_isready) rejecting or
     not responding, Redis answering something else than PONG, a container not running). A probe
     that got no answer in time is retried once; when the Docker CLI itself is too slow to
@@ -17,7 +20,20 @@ options:
   api_timeout: {description: Seconds per API request., type: float, default: 5}
   postgres_container: {description: Container probed with pg_isready; empty skips., type: str, default: ""}
   postgres_user: {description: Role for pg_isready., type: str, default: postgres}
+  postgres_port:
+    description: >-
+      PostgreSQL's port on the host: asked first over the wire as pg_isready does; only when
+      that is not a clear "accepting" is pg_isready run in the container. 0 goes straight there.
+    type: int
+    default: 0
   redis_container: {description: Container probed with redis-cli ping; empty skips., type: str, default: ""}
+  redis_port:
+    description: >-
+      Redis's port on the host: PING over the wire first; anything but PONG is asked again
+      with redis-cli in the container. 0 goes straight there.
+    type: int
+    default: 0
+  probe_host: {description: Address the ports are reached on from the host., type: str, default: 127.0.0.1}
   containers: {description: Containers that must be running., type: list, elements: str, default: []}
   http_checks:
     description: More endpoints, each {name, url, expect (list of statuses)}.
@@ -48,7 +64,7 @@ waited: {description: Seconds spent waiting for the checks to pass., type: float
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.vedrun.kit.plugins.module_utils import docker_cli, http_probe
+from ansible_collections.vedrun.kit.plugins.module_utils import docker_cli, http_probe, wire_probe
 
 
 def http(url, timeout, expect=(200,)):
@@ -78,6 +94,13 @@ def exec_check(container, argv, expect, timeout):
     raise AssertionError("unreachable")
 
 
+def wire_first(wire, container, argv, expect, timeout):
+    """The port's clear "ready" is enough; anything else is asked inside the container."""
+    if wire and wire["ready"]:
+        return {"ok": True, "slow": False, "seconds": wire["seconds"], "detail": wire["detail"]}
+    return exec_check(container, argv, expect, timeout)
+
+
 def container_check(name):
     try:
         summary = docker_cli.summary(docker_cli.inspect(name))
@@ -100,12 +123,15 @@ def run_checks(params):
     for extra in params["http_checks"]:
         checks[str(extra["name"])] = http(extra["url"], params["api_timeout"], extra.get("expect") or [200])
     if params["postgres_container"]:
-        checks["postgres"] = exec_check(params["postgres_container"],
-                                        ["pg_isready", "-U", params["postgres_user"], "-t", "3"],
-                                        None, params["exec_timeout"])
+        checks["postgres"] = wire_first(
+            params["postgres_port"] and wire_probe.postgres_ready(
+                params["probe_host"], params["postgres_port"], params["postgres_user"]),
+            params["postgres_container"], ["pg_isready", "-U", params["postgres_user"], "-t", "3"],
+            None, params["exec_timeout"])
     if params["redis_container"]:
-        checks["redis"] = exec_check(params["redis_container"], ["redis-cli", "ping"], "PONG",
-                                     params["exec_timeout"])
+        checks["redis"] = wire_first(
+            params["redis_port"] and wire_probe.redis_ping(params["probe_host"], params["redis_port"]),
+            params["redis_container"], ["redis-cli", "ping"], "PONG", params["exec_timeout"])
     for name in params["containers"]:
         checks[f"container:{name}"] = container_check(name)
     return checks
@@ -117,7 +143,10 @@ def main():
         "api_timeout": {"type": "float", "default": 5},
         "postgres_container": {"type": "str", "default": ""},
         "postgres_user": {"type": "str", "default": "postgres"},
+        "postgres_port": {"type": "int", "default": 0},
         "redis_container": {"type": "str", "default": ""},
+        "redis_port": {"type": "int", "default": 0},
+        "probe_host": {"type": "str", "default": "127.0.0.1"},
         "containers": {"type": "list", "elements": "str", "default": []},
         "http_checks": {"type": "list", "elements": "dict", "default": []},
         "exec_timeout": {"type": "float", "default": 20},
