@@ -55,6 +55,15 @@ def start_time(pid, proc="/proc"):
         return None
 
 
+def state(pid, proc="/proc"):
+    """The process's state letter (field 3 of stat: R, S, D, T stopped, t traced, Z), or ''."""
+    stat = _read(os.path.join(proc, str(pid), "stat"))
+    if not stat or ")" not in stat:
+        return ""
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[0] if fields else ""
+
+
 def container_id(pid, proc="/proc"):
     """The 64-hex id of the container the process runs in, or '' on the host itself."""
     match = _CONTAINER_ID.search(_read(os.path.join(proc, str(pid), "cgroup"), 16384))
@@ -70,7 +79,8 @@ def describe(pid, proc="/proc"):
     cmdline = _read(os.path.join(proc, str(pid), "cmdline")).replace("\x00", " ").strip()
     return {"pid": int(pid), "start_time": start_time(pid, proc), "exe": exe,
             "comm": _read(os.path.join(proc, str(pid), "comm")).strip(),
-            "cmdline": cmdline[:200], "container_id": container_id(pid, proc)}
+            "cmdline": cmdline[:200], "container_id": container_id(pid, proc),
+            "state": state(pid, proc)}
 
 
 def holders(port, proc="/proc"):

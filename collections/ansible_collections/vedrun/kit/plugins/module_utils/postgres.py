@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 
-from ansible_collections.vedrun.kit.plugins.module_utils import docker_cli
+from ansible_collections.vedrun.kit.plugins.module_utils import docker_cli, listeners
 
 
 def psql_argv(user, database, variables=None, stop_on_error=True):
@@ -36,8 +36,21 @@ def psql_json(container, user, database, sql, variables=None, timeout=120):
     return json.loads(out.strip() or "null")
 
 
-def ready(container, user, database, timeout=10):
-    """pg_isready: {ok, rc, output}. rc 1 = rejecting (starting up), 2 = no response."""
+def stopped(pid):
+    """Why the postmaster `pid` cannot answer, when it is stopped (state T), else ''."""
+    if pid and listeners.state(pid) == "T":
+        return (f"the postmaster (pid {pid}) is stopped (state T, as after SIGSTOP): it answers "
+                "nothing until it is resumed or restarted")
+    return ""
+
+
+def ready(container, user, database, timeout=10, pid=None):
+    """pg_isready: {ok, rc, output}. rc 1 = rejecting (starting up), 2 = no response. With the
+    postmaster's `pid`, a stopped postmaster is "no response" at once, with `stopped` saying why
+    (pg_isready would only wait its 3 s for nothing)."""
+    why = stopped(pid)
+    if why:
+        return {"ok": False, "rc": 2, "output": f"no response: {why}", "stopped": why}
     try:
         rc, out, err = docker_cli.exec_argv(
             container, ["pg_isready", "-U", user, "-d", database, "-t", "3"], timeout=timeout)
@@ -46,12 +59,13 @@ def ready(container, user, database, timeout=10):
     return {"ok": rc == 0, "rc": rc, "output": (out.strip() or err.strip())[:300]}
 
 
-def wait_ready(container, user, database, seconds):
-    """Poll pg_isready until it accepts connections or `seconds` pass; the last answer."""
+def wait_ready(container, user, database, seconds, pid=None):
+    """Poll pg_isready until it accepts connections or `seconds` pass; the last answer. With the
+    postmaster's `pid`, the wait ends as soon as it is stopped: it cannot become ready by waiting."""
     started = time.monotonic()
     while True:
-        answer = ready(container, user, database)
-        if answer["ok"] or time.monotonic() - started >= seconds:
+        answer = ready(container, user, database, pid=pid)
+        if answer["ok"] or answer.get("stopped") or time.monotonic() - started >= seconds:
             answer["seconds"] = round(time.monotonic() - started, 2)
             return answer
         time.sleep(1)

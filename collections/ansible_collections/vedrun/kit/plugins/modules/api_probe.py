@@ -14,7 +14,9 @@ options:
   container: {description: The API container., type: str, required: true}
   health_url: {description: The API's health endpoint, from the host., type: str, required: true}
   health_timeout:
-    description: Seconds per health request (a slow answer is retried once).
+    description: >-
+      Seconds per health request (a slow answer is retried once). No request is sent when every
+      process holding the port is stopped (state T): C(health.stopped) says so.
     type: float
     default: 5
   port: {description: The API's TCP port on the host., type: int, required: true}
@@ -35,7 +37,7 @@ health:
 port:
   description: >-
     listening (bool) and holders: [{pid, start_time, exe, comm, cmdline, container_id,
-    container_name}]
+    container_name, state}]
   type: dict
   returned: always
 disk: {description: "path, free_mb, size_mb, or error", type: dict, returned: always}
@@ -74,6 +76,19 @@ def port(number):
     return {"number": number, "listening": bool(listeners.listening_inodes(number)), "holders": found}
 
 
+def health(url, timeout, holders):
+    """The health request, unless every process holding the port is stopped (state T, as after
+    SIGSTOP): such a process cannot answer, so no request is sent and nothing is waited for."""
+    stopped = [h for h in holders["holders"] if h.get("state") == "T"]
+    if not holders["holders"] or len(stopped) < len(holders["holders"]):
+        return http_probe.check(url, timeout)
+    who = ", ".join(f"pid {h['pid']} {h['comm']}" for h in stopped)
+    return {"url": url, "status": None, "ok": False, "slow": False, "seconds": 0, "attempts": 0,
+            "stopped": True, "body": "",
+            "reason": f"no request sent: the process listening on port {holders['number']} is "
+                      f"stopped ({who}, state T, as after SIGSTOP) and cannot answer"}
+
+
 def main():
     module = AnsibleModule(argument_spec={
         "container": {"type": "str", "required": True},
@@ -91,7 +106,7 @@ def main():
         module.fail_json(msg=str(exc))
     module.exit_json(
         changed=False, container=container,
-        health=http_probe.check(params["health_url"], params["health_timeout"]),
+        health=health(params["health_url"], params["health_timeout"], holders),
         port=holders, disk=disk(params["data_path"]), history=deploys.history(params["deploy_history"]))
 
 

@@ -25,6 +25,13 @@ options:
     description: The policy for C(action=restart_policy) (no, on-failure, always, unless-stopped).
     type: str
   stop_timeout: {description: Seconds a stop or restart waits before it kills., type: int, default: 10}
+  resume_stopped:
+    description: >-
+      Before a stop or restart, resume the container's main process with SIGCONT when it is
+      stopped (state T, as after SIGSTOP): a stopped process cannot handle the stop signal and
+      would only be killed after C(stop_timeout). Returned as C(resumed).
+    type: bool
+    default: true
 """
 
 RETURN = r"""
@@ -32,10 +39,11 @@ container:
   description: The container's state after the action (no environment).
   type: dict
   returned: always
+resumed: {description: The stopped main process was resumed before the stop., type: bool, returned: changed}
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.vedrun.kit.plugins.module_utils import docker_cli
+from ansible_collections.vedrun.kit.plugins.module_utils import docker_cli, listeners
 
 
 def _needed(action, summary, policy):
@@ -55,6 +63,7 @@ def main():
                    "choices": ["start", "restart", "stop", "restart_policy"]},
         "restart_policy": {"type": "str", "choices": ["no", "on-failure", "always", "unless-stopped"]},
         "stop_timeout": {"type": "int", "default": 10},
+        "resume_stopped": {"type": "bool", "default": True},
     }, required_if=[("action", "restart_policy", ["restart_policy"])], supports_check_mode=True)
     params = module.params
     name, action = params["name"], params["action"]
@@ -69,13 +78,18 @@ def main():
         argv = {"start": ["start"], "stop": ["stop", "-t", str(params["stop_timeout"])],
                 "restart": ["restart", "-t", str(params["stop_timeout"])],
                 "restart_policy": ["update", f"--restart={params['restart_policy']}"]}[action]
+        resumed = False
+        if action in ("stop", "restart") and params["resume_stopped"] and summary["pid"] \
+                and listeners.state(summary["pid"]) == "T":
+            rc, _out, err = docker_cli.run(["kill", "--signal", "CONT", "--", name], timeout=30)
+            resumed = rc == 0
         rc, _out, err = docker_cli.run([*argv, "--", name], timeout=params["stop_timeout"] + 60)
         if rc != 0:
             module.fail_json(msg=f"docker {argv[0]} {name} failed: {err.strip()[:500]}", container=summary)
         summary = docker_cli.summary(docker_cli.inspect(name))
     except docker_cli.DockerError as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=True, container=summary)
+    module.exit_json(changed=True, container=summary, resumed=resumed)
 
 
 if __name__ == "__main__":

@@ -93,7 +93,8 @@ def main():
         if result["container"]["exists"] and not result["container"]["running"]:
             result["pidfile"] = pidfile(params["container"], params["data_dir"])
         if result["container"].get("running"):
-            result["ready"] = postgres.ready(params["container"], params["user"], params["database"])
+            result["ready"] = postgres.ready(params["container"], params["user"], params["database"],
+                                             pid=result["container"]["pid"])
         if result["ready"]["ok"]:
             result["sessions"] = postgres.psql_json(params["container"], params["user"],
                                                     params["database"], params["probe_sql"],
