@@ -1,0 +1,161 @@
+"""Filters: the decisions of the p0-memory-leak runbook (issue 11), from what the host reported.
+
+The probe (to come) gathers the container's state (without its environment), its cgroup's
+memory counters (module_utils cgroup_memory), Docker's `oom`/`die`/`start` events of a window,
+the kernel's OOM lines and memory samples. What they mean is decided here, tested without Docker.
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+DOCUMENTATION = r"""
+name: memory_leak_deaths
+short_description: The container's deaths in a window, each with why it died
+description:
+  - "A death (Docker C(die) event) is an OOM kill only on evidence of the kernel's OOM killer
+    for it (Docker's C(oom) event just before it, C(OOMKilled) on the last death, a kernel OOM
+    line), never on exit 137 alone: a SIGKILL from outside (docker kill, kill -9) also exits 137,
+    and is not a leak."
+  - C(memory_leak_growth) fits the memory samples (least squares) and gives the growth rate and
+    the time left to the limit. C(memory_leak_faults) applies the decision table; C(memory_leak_raise)
+    plans a temporary limit raise within the host's headroom; C(memory_leak_restart_allowed)
+    keeps restarts within their budget.
+positional: window_seconds
+options:
+  _input:
+    description: "The probe: now, container, events [{action, time, exit_code}], cgroup, kernel_ooms"
+    type: dict
+  window_seconds: {description: The window the deaths are counted in., type: int}
+"""
+
+EXAMPLES = r"""
+deaths: "{{ probe | vedrun.kit.memory_leak_deaths(600) }}"
+faults: "{{ probe | vedrun.kit.memory_leak_faults(settings) }}"
+"""
+
+RETURN = r"""
+_value: {description: "[{time, exit_code, oom (bool), evidence}] oldest first.", type: list}
+"""
+
+# a Docker `oom` event this close before a `die` belongs to that death
+OOM_EVENT_SLACK = 5.0
+
+
+def _require(probe, *keys):
+    if not isinstance(probe, dict) or any(key not in probe for key in keys):
+        raise AnsibleFilterError(f"expected the memory-leak probe with {', '.join(keys)}")
+
+
+def memory_leak_deaths(probe, window_seconds):
+    """Each `die` in the window, whether it was an OOM kill, and the evidence for it."""
+    _require(probe, "events", "now")
+    since = float(probe["now"]) - float(window_seconds)
+    events = sorted((e for e in probe["events"] or [] if float(e.get("time", 0)) >= since),
+                    key=lambda e: float(e["time"]))
+    ooms = [float(e["time"]) for e in events if e.get("action") == "oom"]
+    kernel = [float(t) for t in probe.get("kernel_ooms") or []]
+    deaths = [e for e in events if e.get("action") == "die"]
+    result = []
+    for index, death in enumerate(deaths):
+        at = float(death["time"])
+        evidence = []
+        if any(at - OOM_EVENT_SLACK <= t <= at for t in ooms):
+            evidence.append("docker oom event")
+        if any(at - OOM_EVENT_SLACK <= t <= at for t in kernel):
+            evidence.append("kernel OOM killer")
+        if index == len(deaths) - 1 and (probe.get("container") or {}).get("oom_killed"):
+            evidence.append("OOMKilled")
+        result.append({"time": at, "exit_code": int(death.get("exit_code", 0)), "oom": bool(evidence),
+                       "evidence": evidence})
+    return result
+
+
+def memory_leak_growth(samples, limit=None):
+    """Least-squares growth of [{t: seconds, bytes}]: bytes per second, and seconds left to
+    `limit` at that rate (None when not growing or no limit)."""
+    points = [(float(s["t"]), float(s["bytes"])) for s in samples or []]
+    if len(points) < 2 or points[-1][0] == points[0][0]:
+        return {"bytes_per_second": 0.0, "seconds_to_limit": None, "samples": len(points)}
+    mean_t = sum(t for t, _ in points) / len(points)
+    mean_b = sum(b for _, b in points) / len(points)
+    spread = sum((t - mean_t) ** 2 for t, _ in points)
+    slope = sum((t - mean_t) * (b - mean_b) for t, b in points) / spread if spread else 0.0
+    left = None
+    if limit and slope > 0:
+        left = max(0.0, (float(limit) - points[-1][1]) / slope)
+    return {"bytes_per_second": round(slope, 1), "samples": len(points),
+            "seconds_to_limit": None if left is None else round(left, 1)}
+
+
+def memory_leak_faults(probe, settings):
+    """The decision table: an OOM kill loop (at least loop_deaths OOM deaths in the window); a
+    leak in progress (growing faster than growth_bytes_per_second with under horizon_seconds to
+    the limit); deaths by an outside SIGKILL are reported as such and are not a leak."""
+    _require(probe, "events", "now", "cgroup")
+    deaths = memory_leak_deaths(probe, settings["window_seconds"])
+    ooms = [d for d in deaths if d["oom"]]
+    outside = [d for d in deaths if not d["oom"] and d["exit_code"] == 137]
+    cgroup = probe["cgroup"] or {}
+    growth = memory_leak_growth(probe.get("samples"), cgroup.get("limit"))
+    faults = []
+    if len(ooms) >= int(settings["loop_deaths"]):
+        faults.append({"fault": "oom kill loop", "deaths": len(ooms),
+                       "detail": f"{len(ooms)} OOM kill(s) in {settings['window_seconds']} s "
+                                 f"({', '.join(sorted({e for d in ooms for e in d['evidence']}))})"})
+    left = growth["seconds_to_limit"]
+    if growth["bytes_per_second"] >= float(settings["growth_bytes_per_second"]) and left is not None \
+            and left <= float(settings["horizon_seconds"]):
+        faults.append({"fault": "memory growing", **growth,
+                       "detail": f"+{growth['bytes_per_second'] / 1048576:.2f} MiB/s, "
+                                 f"{left:.0f} s to the limit"})
+    if outside:
+        faults.append({"fault": "killed from outside", "deaths": len(outside),
+                       "detail": f"{len(outside)} death(s) with exit 137 and no sign of the OOM "
+                                 "killer: a SIGKILL from outside, not a memory leak"})
+    return faults
+
+
+def memory_leak_raise(cgroup, host, settings):
+    """A temporary limit raise that fits the host: the limit times raise_factor, at most what
+    the host has available beyond what PostgreSQL, Redis and the system are kept
+    (reserve_bytes). Never unlimited: a container without a limit, or no headroom, is refused."""
+    limit = cgroup.get("limit")
+    if not limit:
+        return {"ok": False, "reason": "the container has no memory limit: there is nothing to raise "
+                                       "(the runbook never sets a container unlimited either)"}
+    headroom = int(host.get("available_bytes") or 0) - int(settings["reserve_bytes"])
+    wanted = int(limit * float(settings["raise_factor"]))
+    new = min(wanted, int(limit) + max(headroom, 0))
+    if new <= limit:
+        return {"ok": False, "limit": limit, "headroom_bytes": headroom,
+                "reason": f"no headroom: the host has {int(host.get('available_bytes') or 0) // 1048576} "
+                          f"MiB available and keeps {int(settings['reserve_bytes']) // 1048576} MiB for "
+                          "PostgreSQL, Redis and the system"}
+    swap = cgroup.get("swap_limit")
+    new_swap = new + (int(swap) - int(limit)) if swap and swap >= limit else new
+    return {"ok": True, "limit": int(limit), "new_limit": new, "swap_limit": swap,
+            "new_swap_limit": new_swap, "headroom_bytes": headroom, "capped": new < wanted}
+
+
+def memory_leak_restart_allowed(restarts, now, settings):
+    """Whether one more restart fits the budget (max_restarts in restart_window_seconds)."""
+    since = float(now) - float(settings["restart_window_seconds"])
+    recent = [float(t) for t in restarts or [] if float(t) >= since]
+    return {"allowed": len(recent) < int(settings["max_restarts"]), "recent": len(recent),
+            "max": int(settings["max_restarts"])}
+
+
+def memory_leak_raise_due(record, now):
+    """Whether a recorded raise must be reverted now (expired, or its incident resolved)."""
+    if not record:
+        return False
+    return bool(record.get("resolved")) or float(now) >= float(record["expires_at"])
+
+
+class FilterModule:
+    def filters(self):
+        return {"memory_leak_deaths": memory_leak_deaths, "memory_leak_growth": memory_leak_growth,
+                "memory_leak_faults": memory_leak_faults, "memory_leak_raise": memory_leak_raise,
+                "memory_leak_restart_allowed": memory_leak_restart_allowed,
+                "memory_leak_raise_due": memory_leak_raise_due}
