@@ -17,6 +17,7 @@ def test_every_check_ok_is_published_as_passed():
     assert out["ansible_stats"]["data"] == {"vedrun_health": {"vps-1": {"api": OK, "redis": SLOW}},
                                             "vedrun_health_passed": {"vps-1": True}}
     assert out["msg"] == "vps-1: api ok (HTTP 200 (0.0 s)); redis ok (slow) (no answer within 5 s twice)"
+    assert out["_ansible_verbose_always"] is True  # plain ansible-playbook shows it, as a debug task
 
 
 def test_a_failed_check_fails_the_host_only_when_asked_and_is_still_published():

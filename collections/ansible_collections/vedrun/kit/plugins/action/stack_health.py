@@ -66,7 +66,9 @@ def summary(host: str, checks: dict) -> str:
 def verdict(host: str, checks: dict, *, fail: bool, publish: bool) -> dict:
     """What the task returns besides the probe's own result."""
     failed = health_failures(checks)
-    out = {"msg": summary(host, checks), "unhealthy": failed}
+    # shown by ansible-playbook's default output like a debug task's message (a health check run
+    # without vedrun must still say what it found, not only "ok")
+    out = {"msg": summary(host, checks), "unhealthy": failed, "_ansible_verbose_always": True}
     if publish:
         out["ansible_stats"] = {"data": {"vedrun_health": {host: checks},
                                          "vedrun_health_passed": {} if failed else {host: True}},
