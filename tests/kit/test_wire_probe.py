@@ -24,8 +24,10 @@ def _auth(code):
 
 @pytest.fixture
 def stand_in():
-    """stand_in(answer) -> (port, received bytes after the answer). One connection."""
-    servers = []
+    """stand_in(answer) -> (port, received): one connection; `received` holds what the client
+    sent before and after the answer, complete once the client is done (the server's thread is
+    joined by wait(received))."""
+    servers, threads = [], {}
 
     def start(answer: bytes | None):
         listener = socket.socket()
@@ -47,10 +49,13 @@ def stand_in():
                 except OSError:
                     pass
 
-        threading.Thread(target=serve, daemon=True).start()
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
         servers.append(listener)
+        threads[id(received)] = thread
         return listener.getsockname()[1], received
 
+    start.wait = lambda received: threads[id(received)].join(timeout=5)
     yield start
     for listener in servers:
         listener.close()
@@ -59,6 +64,7 @@ def stand_in():
 def test_a_password_asked_is_accepting_and_is_not_answered(stand_in):
     port, received = stand_in(_auth(10))  # SASL
     result = wire_probe.postgres_ready("127.0.0.1", port, "postgres")
+    stand_in.wait(received)
     assert result["ready"] is True and result["detail"].endswith("accepting connections")
     assert b"user\0postgres\0" in received[0]
     assert received[1:] in ([], [b""])  # closed, no Terminate in the middle of SASL
@@ -67,6 +73,7 @@ def test_a_password_asked_is_accepting_and_is_not_answered(stand_in):
 def test_a_trusted_session_is_ended_cleanly(stand_in):
     port, received = stand_in(_auth(0))
     assert wire_probe.postgres_ready("127.0.0.1", port, "postgres")["ready"] is True
+    stand_in.wait(received)
     assert received[1] == b"X\0\0\0\x04"
 
 
@@ -98,6 +105,7 @@ def test_redis_is_ready_only_on_pong(stand_in):
     port, received = stand_in(b"+PONG\r\n")
     assert wire_probe.redis_ping("127.0.0.1", port) == {
         "ready": True, "detail": "PONG", "seconds": pytest.approx(0, abs=2)}
+    stand_in.wait(received)
     assert received[0] == b"PING\r\n"
     port, _ = stand_in(b"-NOAUTH Authentication required.\r\n")
     noauth = wire_probe.redis_ping("127.0.0.1", port)
