@@ -69,10 +69,10 @@ def engine_socket(environ=None):
     return path if os.access(path, os.R_OK | os.W_OK) else None
 
 
-def api_get(path, timeout=15, socket_path=None):
+def api_get(path, timeout=15):
     """GET on the local engine's API: (status, parsed JSON body or None), or None when the socket
     cannot be used (then the CLI decides). Raises DockerError when the engine gives no answer."""
-    socket_path = socket_path or engine_socket()
+    socket_path = engine_socket()
     if not socket_path:
         return None
     connection = _UnixHTTPConnection(socket_path, timeout)

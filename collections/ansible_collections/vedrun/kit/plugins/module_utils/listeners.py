@@ -64,6 +64,14 @@ def state(pid, proc="/proc"):
     return fields[0] if fields else ""
 
 
+STOPPED = "T"  # state of a process stopped by a signal (SIGSTOP): it runs nothing until resumed
+
+
+def is_stopped(pid, proc="/proc"):
+    """Whether the process is stopped (state T); False when it cannot be read."""
+    return bool(pid) and state(pid, proc) == STOPPED
+
+
 def container_id(pid, proc="/proc"):
     """The 64-hex id of the container the process runs in, or '' on the host itself."""
     match = _CONTAINER_ID.search(_read(os.path.join(proc, str(pid), "cgroup"), 16384))

@@ -38,7 +38,7 @@ def psql_json(container, user, database, sql, variables=None, timeout=120):
 
 def stopped(pid):
     """Why the postmaster `pid` cannot answer, when it is stopped (state T), else ''."""
-    if pid and listeners.state(pid) == "T":
+    if listeners.is_stopped(pid):
         return (f"the postmaster (pid {pid}) is stopped (state T, as after SIGSTOP): it answers "
                 "nothing until it is resumed or restarted")
     return ""

@@ -79,7 +79,7 @@ def port(number):
 def health(url, timeout, holders):
     """The health request, unless every process holding the port is stopped (state T, as after
     SIGSTOP): such a process cannot answer, so no request is sent and nothing is waited for."""
-    stopped = [h for h in holders["holders"] if h.get("state") == "T"]
+    stopped = [h for h in holders["holders"] if h.get("state") == listeners.STOPPED]
     if not holders["holders"] or len(stopped) < len(holders["holders"]):
         return http_probe.check(url, timeout)
     who = ", ".join(f"pid {h['pid']} {h['comm']}" for h in stopped)

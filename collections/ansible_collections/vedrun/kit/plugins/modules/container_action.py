@@ -79,8 +79,8 @@ def main():
                 "restart": ["restart", "-t", str(params["stop_timeout"])],
                 "restart_policy": ["update", f"--restart={params['restart_policy']}"]}[action]
         resumed = False
-        if action in ("stop", "restart") and params["resume_stopped"] and summary["pid"] \
-                and listeners.state(summary["pid"]) == "T":
+        stoppable = action in ("stop", "restart") and params["resume_stopped"]
+        if stoppable and listeners.is_stopped(summary["pid"]):
             rc, _out, err = docker_cli.run(["kill", "--signal", "CONT", "--", name], timeout=30)
             resumed = rc == 0
         rc, _out, err = docker_cli.run([*argv, "--", name], timeout=params["stop_timeout"] + 60)
