@@ -189,7 +189,7 @@ def test_a_new_severity_needs_no_python(tmp_path):
 def test_not_automated_runbooks_run_the_one_generic_playbook():
     cat = catalog.load(REPO)
     manual = {r.id for r in cat.runbooks.values() if not r.automated}
-    assert manual == {"p0-memory-leak", "p1-login-failure", "p1-payment-failure", "p1-slow-queries"}
+    assert manual == {"p0-memory-leak", "p1-login-failure", "p1-payment-failure"}
     for runbook_id in manual:
         runbook = cat.runbooks[runbook_id]
         assert runbook.playbook is None

@@ -20,7 +20,8 @@ TABLE = [(Outcome.RUNNING, "running", Exit.FAILED, False, False, "yellow"),
          (Outcome.ABORTED, "aborted", Exit.ABORTED, True, True, "red"),
          (Outcome.NOT_AUTOMATED, "not automated", Exit.NOT_AUTOMATED, False, True, "red"),
          (Outcome.AWAITING_CONFIRMATION, "awaiting confirmation", Exit.CONFIRM, False, False, "yellow"),
-         (Outcome.HOST_BUSY, "host busy", Exit.BUSY, False, False, "yellow")]
+         (Outcome.HOST_BUSY, "host busy", Exit.BUSY, False, False, "yellow"),
+         (Outcome.HANDED_OFF, "handed off", Exit.HANDED_OFF, False, True, "yellow")]
 
 
 @pytest.mark.parametrize(("outcome", "value", "exit_code", "attempt", "escalates", "colour"), TABLE)
@@ -35,6 +36,39 @@ def test_each_outcome_knows_its_traits(outcome, value, exit_code, attempt, escal
 
 def test_the_table_covers_every_outcome():
     assert {row[0] for row in TABLE} == set(Outcome)
+
+
+def _judged(tmp_path, state):
+    from pathlib import Path
+
+    from vedrun.catalog import Runbook
+    from vedrun.runner import RunResult
+    from vedrun.runs import Plan, judge
+
+    runbook = Runbook(id="p1-x", severity="P1", title="X", scenario="s", causes=(), quick_actions=(),
+                      playbook="playbooks/x.yml")
+    plan = Plan(runbook=runbook, playbook=Path("x.yml"), inventory=tmp_path, limit=None, hosts=["db-1"],
+                environment="production", check=False)
+    return judge(plan, RunResult(rc=0, status="successful", state=state, artifacts_dir=tmp_path))
+
+
+def test_a_fault_handed_off_to_a_person_is_never_a_recovery(tmp_path):
+    """An N+1 is code: the runbook names it (vedrun_handoffs) and verifies the rest; the run is
+    handed off (exit 8, escalates), not recovered, even with everything else fixed."""
+    from vedrun.runner import RunState
+
+    state = RunState()
+    state.faults = {"db-1": ["missing index", "n+1 queries"]}
+    state.phases = {"verify": {"started_at": "2026-12-02T10:00:00Z", "ended_at": "2026-12-02T10:00:05Z"}}
+    state.results = {"vedrun_handoffs": {"db-1": [{"fault": "n+1 queries",
+                                                  "detail": "500 calls/s from /courses/featured"}]}}
+    outcome, message = _judged(tmp_path, state)
+    assert outcome is Outcome.HANDED_OFF and outcome.exit_code == 8 and outcome.escalates
+    assert "db-1: n+1 queries: 500 calls/s from /courses/featured" in message
+    state.results = {}
+    assert _judged(tmp_path, state) == (Outcome.RECOVERED, None)
+    state.results = {"vedrun_handoffs": {"db-1": []}}
+    assert _judged(tmp_path, state) == (Outcome.RECOVERED, None)
 
 
 def test_a_run_refused_by_the_hosts_own_lock_is_host_busy_not_failed(tmp_path):

@@ -36,7 +36,8 @@ class DrillResult:
         report = self.report
         return {"fault": self.fault, "outcome": report.outcome, "verified": self.verified,
                 "exit_code": report.exit_code, "incident": report.incident,
-                "mttr": [row.as_dict() for row in report.mttr], "log": str(self.log)}
+                "mttr": [row.as_dict() for row in report.mttr], "log": str(self.log),
+                "evidence_dir": str(report.evidence_dir) if report.evidence_dir else None}
 
 
 def faults(project: Path, runbook_id: str) -> list[str]:
@@ -120,7 +121,12 @@ def _close(engine: Engine, report: RunReport, scenario: str, verified: bool, log
                                   f"{'passed' if verified else 'FAILED'} (log: {log})")
         if verified and report.outcome is Outcome.RECOVERED:
             engine.incidents.resolve(incident_id, "drill passed")
+        elif verified and report.outcome is Outcome.HANDED_OFF:
+            engine.incidents.resolve(incident_id, "drill passed: the fault was named and handed off, "
+                                     "as this runbook must do with it")
         report.incident = engine.incidents.incident(incident_id)
+    if verified and report.outcome is Outcome.HANDED_OFF:
+        report.exit_code = int(Exit.OK)  # the drill's fault is one a person fixes: naming it passes
     if not verified and report.exit_code == Exit.OK:
         report.exit_code = int(Exit.FAILED)
         report.message = f"the runbook reported {report.outcome}, but the independent verify failed"

@@ -16,6 +16,7 @@ class Exit(enum.IntEnum):
     STORE = 5  # the incident store is damaged, newer or unwritable: nothing was written
     NOT_AUTOMATED = 6  # the runbook is a placeholder: nothing was checked or changed
     CONFIRM = 7  # the runbook stopped before a destructive step that needs confirmation
+    HANDED_OFF = 8  # the runbook found a fault a person must fix (code, a decision) and named it
     ABORTED = 130  # interrupted (Ctrl-C / SIGTERM); the run is recorded as aborted
 
 

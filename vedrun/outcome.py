@@ -20,6 +20,9 @@ class Outcome(enum.StrEnum):
     NOT_AUTOMATED = "not automated"
     AWAITING_CONFIRMATION = "awaiting confirmation"
     HOST_BUSY = "host busy"  # another run holds the host's own lock: this one changed nothing
+    # the runbook ran and verified what it fixes, and named a fault it must not fix itself (an
+    # N+1 is code): the incident stays open for the person it names
+    HANDED_OFF = "handed off"
 
     @property
     def exit_code(self) -> Exit:
@@ -61,4 +64,5 @@ _TRAITS: dict[Outcome, tuple[Exit, bool, bool, str]] = {
     Outcome.NOT_AUTOMATED: (Exit.NOT_AUTOMATED, False, True, "red"),
     Outcome.AWAITING_CONFIRMATION: (Exit.CONFIRM, False, False, "yellow"),
     Outcome.HOST_BUSY: (Exit.BUSY, False, False, "yellow"),
+    Outcome.HANDED_OFF: (Exit.HANDED_OFF, False, True, "yellow"),
 }

@@ -261,6 +261,11 @@ def judge(plan: Plan, result: RunResult) -> tuple[Outcome, str | None]:
         return Outcome.NO_FAULT_FOUND, None
     if not (state.phases.get("verify") or {}).get("ended_at"):
         return Outcome.FAILED, "the runbook has no verify phase, so recovery is not proven"
+    published = state.results.get("vedrun_handoffs") or {}
+    handoffs = [(host, handoff) for host, listed in sorted(published.items()) for handoff in listed or []]
+    if handoffs:
+        return Outcome.HANDED_OFF, "handed off to a person, not fixed by the runbook: " + "; ".join(
+            f"{host}: {h.get('fault', '?')}: {h.get('detail', '')}" for host, h in handoffs)
     return Outcome.RECOVERED, None
 
 

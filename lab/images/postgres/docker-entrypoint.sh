@@ -25,6 +25,8 @@ shift
 : "${APP_DB:=vedfinance}"
 : "${APP_USER:=vedfinance}"
 : "${PG_MAX_CONNECTIONS:=50}"
+# Preloaded as production may (or may not) preload it; empty preloads nothing.
+: "${PG_PRELOAD_LIBRARIES=pg_stat_statements}"
 export PGDATA PGPORT
 INITDB_DIR=/docker-entrypoint-initdb.d
 MARKER="$PGDATA/vedrun-init.done"
@@ -94,6 +96,12 @@ CREATE ROLE :"app_user" LOGIN PASSWORD :'app_pw';
 CREATE DATABASE :"app_db" OWNER :"app_user";
 SQL
   log "created role \"$APP_USER\" and database \"$APP_DB\" (owner \"$APP_USER\")"
+  # The view of the statements' statistics, in the app's database (a superuser's step: the
+  # extension is not trusted). Readable once the server runs with the library preloaded.
+  if [[ ",${PG_PRELOAD_LIBRARIES// /}," == *,pg_stat_statements,* ]]; then
+    "${PSQL[@]}" -U postgres -d "$APP_DB" -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements'
+    log "created extension pg_stat_statements in \"$APP_DB\""
+  fi
 
   shopt -s nullglob
   for f in "$INITDB_DIR"/*; do
@@ -130,14 +138,17 @@ if [ -e "$PGDATA/postmaster.pid" ]; then
   log "found postmaster.pid from an unclean stop (pid $(head -n1 "$PGDATA/postmaster.pid")); PostgreSQL will check it and run crash recovery"
 fi
 
-log "starting PostgreSQL on 127.0.0.1:$PGPORT (socket $SOCKDIR/.s.PGSQL.$PGPORT, max_connections=$PG_MAX_CONNECTIONS)"
+log "starting PostgreSQL on 127.0.0.1:$PGPORT (socket $SOCKDIR/.s.PGSQL.$PGPORT, max_connections=$PG_MAX_CONNECTIONS, preloading '${PG_PRELOAD_LIBRARIES:-nothing}')"
 PG_ARGS=(postgres -D "$PGDATA"
   -c listen_addresses=127.0.0.1 -p "$PGPORT"
   -c unix_socket_directories="$SOCKDIR"
   -c max_connections="$PG_MAX_CONNECTIONS"
   -c logging_collector=off -c log_destination=stderr
-  -c log_line_prefix='%m [%p] %q%u@%d '
-  "$@")
+  -c log_line_prefix='%m [%p] %q%u@%d ')
+if [ -n "$PG_PRELOAD_LIBRARIES" ]; then
+  PG_ARGS+=(-c shared_preload_libraries="$PG_PRELOAD_LIBRARIES")
+fi
+PG_ARGS+=("$@")
 if [ "$(id -u)" -eq 0 ]; then
   export HOME=/var/lib/postgresql
   exec setpriv --reuid=postgres --regid=postgres --init-groups -- "${PG_ARGS[@]}"

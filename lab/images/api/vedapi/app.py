@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import time
+import urllib.parse
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -15,7 +16,7 @@ import jwt
 import psycopg
 import redis
 import stripe
-from flask import Flask, g, jsonify, request
+from flask import Flask, g, has_request_context, jsonify, request
 from psycopg_pool import ConnectionPool
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -41,6 +42,17 @@ class Unavailable(Exception):
         super().__init__(f"{component}: {detail}")
         self.component = component
         self.detail = detail
+
+
+def tagged(sql: str) -> str:
+    """The statement with the route that sends it, as sqlcommenter writes it (a trailing
+    /*route='%2Fcourses'*/ comment, URL-encoded): pg_stat_statements and pg_stat_activity then
+    say which endpoint a statement comes from. '%' is doubled for psycopg's placeholders."""
+    rule = request.url_rule.rule if has_request_context() and request.url_rule else ""
+    if not rule:
+        return sql
+    route = urllib.parse.quote(rule, safe="").replace("%", "%%")
+    return f"{sql} /*route='{route}'*/"
 
 
 def _describe(exc: BaseException) -> str:
@@ -425,11 +437,10 @@ def create_app(cfg: Config, svc: Services | None = None) -> Flask:
 
         def query(c):
             t0 = time.perf_counter()
-            rows = c.execute(
-                "SELECT id, title, category, price FROM courses WHERE category = %s ORDER BY id LIMIT 50",
-                (category,),
-            ).fetchall()
-            count = c.execute("SELECT count(*) FROM courses WHERE category = %s", (category,)).fetchone()[0]
+            page = "SELECT id, title, category, price FROM courses WHERE category = %s ORDER BY id LIMIT 50"
+            rows = c.execute(tagged(page), (category,)).fetchall()
+            count_sql = tagged("SELECT count(*) FROM courses WHERE category = %s")
+            count = c.execute(count_sql, (category,)).fetchone()[0]
             return rows, count, (time.perf_counter() - t0) * 1000
 
         rows, count, elapsed = svc.db(query)
@@ -437,6 +448,29 @@ def create_app(cfg: Config, svc: Services | None = None) -> Flask:
             category=category,
             count=count,
             returned=len(rows),
+            elapsed_ms=round(elapsed, 2),
+            courses=[{"id": r[0], "title": r[1], "category": r[2], "price": r[3]} for r in rows],
+        )
+
+    @app.get("/courses/featured")
+    def featured_courses():
+        """The newest 25 courses of a category, written as an N+1 on purpose (the p1-slow-queries
+        drill): one query for the ids, then one query per course, as an ORM's lazy loading does."""
+        category = request.args.get("category", "wealth-management").strip()
+
+        def query(c):
+            t0 = time.perf_counter()
+            ids = [r[0] for r in c.execute(
+                tagged("SELECT id FROM courses WHERE category = %s ORDER BY id DESC LIMIT 25"), (category,))]
+            rows = [c.execute(tagged("SELECT id, title, category, price FROM courses WHERE id = %s"),
+                              (course_id,)).fetchone() for course_id in ids]
+            return rows, (time.perf_counter() - t0) * 1000
+
+        rows, elapsed = svc.db(query)
+        return jsonify(
+            category=category,
+            returned=len(rows),
+            queries=len(rows) + 1,
             elapsed_ms=round(elapsed, 2),
             courses=[{"id": r[0], "title": r[1], "category": r[2], "price": r[3]} for r in rows],
         )

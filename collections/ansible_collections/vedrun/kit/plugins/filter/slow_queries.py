@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.vedrun.kit.plugins.module_utils.sql_text import route
 
 DOCUMENTATION = r"""
 name: slow_queries_faults
@@ -22,7 +23,14 @@ description:
     invalid (a failed CREATE INDEX CONCURRENTLY leaves one). stale statistics: rows modified since
     the last analyze reach stale_ratio of the live rows (and at least stale_min_rows). n+1
     queries: a statement called at least n_plus_one_calls_per_second during the window, each
-    call under n_plus_one_max_mean_ms and about one row per call."
+    call under n_plus_one_max_mean_ms and about one row per call, with the route that sends it
+    (a sqlcommenter comment in its text)."
+  - "Handed off to a person (handoff=true, nothing changed by the runbook): n+1 queries (code);
+    index build in progress (an invalid declared index whose concurrent build is running: never
+    dropped under it); index refused (its name is taken on another table); slow endpoint (a
+    declared endpoint over its max_ms, or failing, while no cause above was found)."
+  - "A missing or invalid index names the statements of the window that read its table, the
+    slowest first: the evidence that it is the cause."
   - C(slow_queries_statements) compares the two snapshots (deltas per statement, slowest total
     first); C(slow_queries_index_plan) says what to build or rebuild, only for declared indexes,
     never dropping a valid one; C(slow_queries_runaway) lists the app role's sessions to cancel.
@@ -87,7 +95,8 @@ def slow_queries_statements(statements):
         total = float(now.get("total_exec_time", 0)) - float(then.get("total_exec_time", 0))
         rows = int(now.get("rows", 0)) - int(then.get("rows", 0))
         deltas.append({"queryid": now.get("queryid"), "role": now.get("role", ""),
-                       "query": str(now.get("query", ""))[:500], "calls": calls,
+                       "query": str(now.get("query", ""))[:500], "route": route(now.get("query")),
+                       "calls": calls,
                        "total_ms": round(total, 3), "mean_ms": round(total / calls, 3),
                        "rows_per_call": round(rows / calls, 2)})
     return sorted(deltas, key=lambda d: d["total_ms"], reverse=True)
@@ -109,6 +118,7 @@ def stale_tables(tables, settings):
         live, modified = int(table.get("n_live_tup") or 0), int(table.get("n_mod_since_analyze") or 0)
         if modified >= int(settings["stale_min_rows"]) and modified >= float(settings["stale_ratio"]) * live:
             found.append({"table": f"{table.get('schemaname', 'public')}.{table.get('relname')}",
+                          "schema": table.get("schemaname", "public"), "relname": table.get("relname"),
                           "live_rows": live, "modified_since_analyze": modified})
     return found
 
@@ -148,10 +158,11 @@ def _definition(index):
 
 def slow_queries_index_plan(indexes, expected):
     """For each declared index: nothing (present and valid), create it (absent), or drop the
-    invalid leftover concurrently and build it again. An index of that name on another table is
-    refused (a person decides); no other index is ever dropped."""
+    invalid leftover concurrently and build it again. An invalid index whose concurrent build is
+    still running is left to finish; an index of that name on another table is refused (a person
+    decides); no other index is ever dropped."""
     present = {(i.get("schemaname", "public"), i.get("indexname")): i for i in indexes or []}
-    plan = {"create": [], "rebuild": [], "refused": [], "fine": []}
+    plan = {"create": [], "rebuild": [], "refused": [], "building": [], "fine": []}
     for index in expected or []:
         create = _definition(index)
         schema = index.get("schema", "public")
@@ -163,6 +174,8 @@ def slow_queries_index_plan(indexes, expected):
         elif found.get("tablename") != index["table"]:
             plan["refused"].append(dict(step, reason=f"an index named {index['name']} exists on "
                                         f"{schema}.{found.get('tablename')}, not on {index['table']}"))
+        elif not found.get("valid", True) and found.get("building_pid"):
+            plan["building"].append(dict(step, pid=found["building_pid"]))
         elif not found.get("valid", True):
             plan["rebuild"].append(step)
         else:
@@ -170,32 +183,79 @@ def slow_queries_index_plan(indexes, expected):
     return plan
 
 
+def _reading(deltas, table):
+    """The statements of the window that name `table`, the most time first (at most 3)."""
+    name = re.compile(r"\b" + re.escape(table.split(".")[-1]) + r"\b", re.IGNORECASE)
+    return [{k: d[k] for k in ("queryid", "query", "calls", "mean_ms", "total_ms", "rows_per_call", "route")}
+            for d in deltas if name.search(d["query"])][:3]
+
+
+def _index_faults(plan, deltas):
+    faults = []
+    for step in plan["create"]:
+        faults.append({"fault": "missing index", "detail": f"{step['name']} on {step['table']} is absent",
+                       "index": step["name"], "statements": _reading(deltas, step["table"])})
+    for step in plan["rebuild"]:
+        faults.append({"fault": "invalid index", "detail": f"{step['name']} on {step['table']} is "
+                       "invalid (a failed concurrent build)", "index": step["name"],
+                       "statements": _reading(deltas, step["table"])})
+    for step in plan["building"]:
+        faults.append({"fault": "index build in progress", "handoff": True, "index": step["name"],
+                       "detail": f"{step['name']} on {step['table']} is being built concurrently by pid "
+                       f"{step['pid']}: left to finish (a drop would waste it)"})
+    for step in plan["refused"]:
+        faults.append({"fault": "index refused", "handoff": True, "index": step["name"],
+                       "detail": step["reason"] + ": a person decides which is right"})
+    return faults
+
+
+def _slow_endpoints(endpoints):
+    slow = []
+    for endpoint in endpoints or []:
+        limit = endpoint.get("max_ms")
+        if endpoint.get("error") or (limit is not None and endpoint.get("median_ms") is not None
+                                     and float(endpoint["median_ms"]) > float(limit)):
+            slow.append({"path": endpoint.get("path"), "median_ms": endpoint.get("median_ms"),
+                         "max_ms": limit, "error": endpoint.get("error", "")})
+    return slow
+
+
 def slow_queries_faults(probe, settings):
     """The causes present, as the decision table in DOCUMENTATION, each with its numbers."""
     _require(probe, "activity", "tables", "indexes", "statements")
+    statements = probe["statements"]
+    deltas = slow_queries_statements(statements) if statements.get("available") else []
     faults = []
     for session in slow_queries_runaway(probe["activity"], settings)["cancel"]:
         faults.append({"fault": "runaway query", "detail": f"pid {session['pid']} ({session['role']}) "
                        f"active for {session['age_seconds']} s: {session['query'][:120]}", **session})
     plan = slow_queries_index_plan(probe["indexes"], settings.get("expected_indexes") or [])
-    for step in plan["create"]:
-        faults.append({"fault": "missing index", "detail": f"{step['name']} on {step['table']} is absent",
-                       "index": step["name"]})
-    for step in plan["rebuild"]:
-        faults.append({"fault": "invalid index", "detail": f"{step['name']} on {step['table']} is "
-                       "invalid (a failed concurrent build)", "index": step["name"]})
+    faults += _index_faults(plan, deltas)
     for table in stale_tables(probe["tables"], settings):
         faults.append({"fault": "stale statistics", "detail": f"{table['table']}: "
                        f"{table['modified_since_analyze']} rows modified since the last analyze, "
                        f"{table['live_rows']} live", **table})
-    statements = probe["statements"]
-    if statements.get("available"):
-        deltas = slow_queries_statements(statements)
-        for suspect in n_plus_one(deltas, statements.get("window_seconds"), settings):
-            faults.append({"fault": "n+1 queries", "detail": f"{suspect['calls_per_second']} calls/s at "
-                           f"{suspect['mean_ms']} ms, {suspect['rows_per_call']} row per call: "
-                           f"{suspect['query'][:120]}", **suspect})
+    for suspect in n_plus_one(deltas, statements.get("window_seconds"), settings):
+        sender = (f" from {suspect['route']}" if suspect["route"]
+                  else " (the endpoint is not tagged in the SQL)")
+        faults.append({"fault": "n+1 queries", "handoff": True, "detail": f"{suspect['calls_per_second']} "
+                       f"calls/s at {suspect['mean_ms']} ms, {suspect['rows_per_call']} row per call"
+                       f"{sender}: {suspect['query'][:120]}", **suspect})
+    if not faults:
+        for endpoint in _slow_endpoints(probe.get("endpoints")):
+            faults.append({"fault": "slow endpoint", "handoff": True, **endpoint,
+                           "detail": f"{endpoint['path']}: " + (endpoint["error"] or
+                                     f"median {endpoint['median_ms']} ms, over its {endpoint['max_ms']} ms")
+                           + "; no cause this runbook knows was found"})
     return faults
+
+
+def slow_queries_split(found):
+    """The fault names (vedrun_faults), those the runbook fixes, and the hand-offs {fault, detail}."""
+    names = list(dict.fromkeys(f["fault"] for f in found))
+    fixes = list(dict.fromkeys(f["fault"] for f in found if not f.get("handoff")))
+    return {"faults": names, "fixes": fixes,
+            "handoffs": [{"fault": f["fault"], "detail": f["detail"]} for f in found if f.get("handoff")]}
 
 
 class FilterModule:
@@ -203,4 +263,5 @@ class FilterModule:
         return {"slow_queries_faults": slow_queries_faults,
                 "slow_queries_statements": slow_queries_statements,
                 "slow_queries_index_plan": slow_queries_index_plan,
-                "slow_queries_runaway": slow_queries_runaway}
+                "slow_queries_runaway": slow_queries_runaway,
+                "slow_queries_split": slow_queries_split}
