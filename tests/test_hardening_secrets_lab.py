@@ -58,6 +58,7 @@ def test_no_secret_is_at_rest_after_every_command_against_the_lab(lab, tmp_path)
     vedrun("health", *vault_args, "--json")
     vedrun("p0-service-down", *vault_args, "--yes")
     vedrun("p0-database-failure", *vault_args, "--yes", "--json")
+    vedrun("p1-slow-queries", *vault_args, "--yes", "--json")
     vedrun("backup", *vault_args, "--json")
     vedrun("backups", *vault_args)
     vedrun("restore", *vault_args, expect=(2,))  # asks, and no terminal answers
@@ -65,6 +66,7 @@ def test_no_secret_is_at_rest_after_every_command_against_the_lab(lab, tmp_path)
     # a fault injected and fixed for each runbook (API and database containers handled, restarted)
     vedrun("drill", "p0-service-down", "--fault", "crash", "--json")
     vedrun("drill", "p0-database-failure", "--fault", "stopped", "--json")
+    vedrun("drill", "p1-slow-queries", "--fault", "runaway-query", "--json")  # sessions and their queries
     listed = json.loads(vedrun("incident", "list", "--json"))
     assert listed, "the runs above recorded no incident"
     for incident in listed:

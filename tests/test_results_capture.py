@@ -99,3 +99,23 @@ def test_a_confirmation_without_a_value_answers_true():
     plain = Confirmation.from_stats("vps-2", {"variable": "w", "question": "Kill it?"})
     assert (bound.host, bound.variable, bound.value) == ("vps-1", "v", "b-1")
     assert plain.value is True and plain.question == "Kill it?"
+
+
+def test_what_changed_is_kept_in_order_with_the_changed_items_labels(tmp_path):
+    """The report lists what changed (in check mode: would change) without the artifacts."""
+    recorder = _recorder(tmp_path)
+
+    def ok(task, res):
+        return {"event": "runner_on_ok", "uuid": task, "counter": 3, "stdout": "",
+                "created": "2026-12-02T15:00:00.000000+00:00",
+                "event_data": {"host": "db-1", "task": task, "res": res}}
+
+    recorder(ok("Detect | probe", {"changed": False}))
+    recorder(ok("Resolve | analyze stale tables", {"changed": True, "results": [
+        {"changed": True, "_ansible_item_label": "public.courses"},
+        {"changed": False, "_ansible_item_label": "public.users"},
+        {"changed": True, "item": "public.payments"}]}))
+    recorder(ok("Mitigate | cancel", {"changed": True}))
+    assert recorder.state.changes == [
+        ("db-1", "Resolve | analyze stale tables", ("public.courses", "public.payments")),
+        ("db-1", "Mitigate | cancel", ())]

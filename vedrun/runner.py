@@ -90,6 +90,8 @@ class RunState:
     confirmations: dict[str, dict] = field(default_factory=dict)
     # every other vedrun_* key a playbook published (vedrun_backups, ...): key -> host -> data
     results: dict[str, dict] = field(default_factory=dict)
+    # what changed (in check mode: what would change), in order: (host, task name, item labels)
+    changes: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
     task: str = ""
     finished: bool = False
 
@@ -167,6 +169,10 @@ class EventRecorder:
         result = data.get("res") or {}
         if result.get("changed"):
             counts.changed += 1
+            items = tuple(str(item.get("_ansible_item_label", item.get("item", "")))[:120]
+                          for item in result.get("results") or []
+                          if isinstance(item, dict) and item.get("changed"))
+            self.state.changes.append((host, str(data.get("task") or self.state.task), items))
         else:
             counts.ok += 1
         stats = (result.get("ansible_stats") or {}).get("data") or {}

@@ -44,6 +44,7 @@ def report(run_report, runbook) -> None:
         click.secho("  Nothing destructive was done. To go ahead: "
                     + terminal(go_ahead_command(run_report, runbook)), fg="yellow")
     _hosts(run_report.state)
+    _changes(run_report.state, outcome)
     _incident(run_report, outcome)
     if run_report.evidence_dir:
         click.echo(f"  Evidence:  {run_report.evidence_dir}")
@@ -61,6 +62,19 @@ def _hosts(state) -> None:
     for host, counts in sorted(state.hosts.items()):
         click.echo(f"  {terminal(host)}: ok={counts.ok} changed={counts.changed} failed={counts.failed} "
                    f"unreachable={counts.unreachable}")
+
+
+def _changes(state, outcome: Outcome, most: int = 15) -> None:
+    """The tasks that changed something (in check mode: would have), so that an engineer sees what
+    the runbook did without opening the artifacts."""
+    if state is None or not state.changes:
+        return
+    click.echo("  Would change (check mode):" if outcome is Outcome.CHECKED else "  Changed:")
+    for host, task, items in state.changes[:most]:
+        label = f" ({', '.join(items)})" if items else ""
+        click.echo(f"    {terminal(host)}: {terminal(task)}{terminal(label)}")
+    if len(state.changes) > most:
+        click.echo(f"    ... and {len(state.changes) - most} more (see the artifacts)")
 
 
 def _incident(run_report, outcome: Outcome) -> None:
