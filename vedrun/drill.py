@@ -47,10 +47,14 @@ def faults(project: Path, runbook_id: str) -> list[str]:
                   if (path / "molecule.yml").is_file())
 
 
-def _molecule(project: Path, log: Path, *args: str) -> int:
+def _molecule(project: Path, log: Path, *args: str, evidence: Path | None = None) -> int:
+    """Molecule with this vedrun's tools; a verify also gets the run's evidence folder
+    (VEDRUN_DRILL_EVIDENCE_DIR), where a scenario can check what the runbook reported."""
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
            "ANSIBLE_NOCOLOR": "1", "NO_COLOR": "1"}
+    if evidence is not None:
+        env["VEDRUN_DRILL_EVIDENCE_DIR"] = str(evidence)
     with log.open("a", encoding="utf-8") as handle:
         handle.write(f"\n$ molecule {' '.join(args)}\n")
         handle.flush()
@@ -108,7 +112,7 @@ def run(engine: Engine, runbook_id: str, fault: str, *, watch: Callable[[Any], A
 
     report = engine.runs.run(request, confirm=answer_yes, watch=watch)
     say(f"[{fault}] verifying from outside the runbook (molecule verify)")
-    verified = _molecule(engine.project, log, "verify", "-s", scenario) == 0
+    verified = _molecule(engine.project, log, "verify", "-s", scenario, evidence=report.evidence_dir) == 0
     _close(engine, report, scenario, verified, log)
     return DrillResult(fault, report, verified, log)
 

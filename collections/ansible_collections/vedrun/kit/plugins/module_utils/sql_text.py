@@ -21,6 +21,20 @@ def _word_char(char):
     return char.isalnum() or char in "_$"
 
 
+def _closing(text, start, quote, backslashes):
+    """The index of the quote that closes a quoted run begun before `start` (a doubled quote is
+    part of it, and so is a backslash-escaped one in E'...'); the end of the text if none."""
+    end = start
+    while end < len(text):
+        if (backslashes and text[end] == "\\") or text.startswith(quote * 2, end):
+            end += 2  # an escaped or doubled quote: still inside
+        elif text[end] == quote:
+            return end
+        else:
+            end += 1
+    return len(text)
+
+
 def redact(sql):
     """The statement with every string, dollar-quoted and numeric literal replaced by `?`."""
     text = str(sql or "")
@@ -38,30 +52,12 @@ def redact(sql):
             out.append(text[i:end])
             i = end
         elif char == '"':  # a quoted identifier: kept
-            end = i + 1
-            while end < n:
-                if text[end] == '"' and text.startswith('""', end):
-                    end += 2
-                    continue
-                if text[end] == '"':
-                    break
-                end += 1
+            end = _closing(text, i + 1, '"', backslashes=False)
             out.append(text[i:end + 1])
             i = end + 1
         elif char == "'" or (char in "eEbBxXnN" and text.startswith("'", i + 1)
                              and (i == 0 or not _word_char(text[i - 1]))):
-            escapes = char in "eE"
-            end = i + (1 if char == "'" else 2)
-            while end < n:
-                if escapes and text[end] == "\\":
-                    end += 2
-                    continue
-                if text[end] == "'" and text.startswith("''", end):
-                    end += 2
-                    continue
-                if text[end] == "'":
-                    break
-                end += 1
+            end = _closing(text, i + (1 if char == "'" else 2), "'", backslashes=char in "eE")
             out.append("?")
             i = end + 1
         elif char == "$" and (i == 0 or not _word_char(text[i - 1])) and _DOLLAR_TAG.match(text, i):
