@@ -8,6 +8,9 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v ps >/dev/null || need+=(procps)
 command -v make >/dev/null || need+=(make)
+# the Node.js API stand-in: npm ci on the host (npm cannot reach its registry in docker build)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
