@@ -59,12 +59,7 @@ demo: setup
 bench: setup
 	$(BIN)/python bench/run.py
 
-bench-# the Node.js API stand-in (issue 11, not in the lab yet): built and tested black-box against its
-# own PostgreSQL, Redis and Stripe stand-in containers (lab/images/api-node/README.md)
-api-node: setup
-	@bash lab/images/api-node/test/run.sh
-
-drills: setup
+bench-drills: setup
 	$(BIN)/python bench/drills.py
 
 clean:
