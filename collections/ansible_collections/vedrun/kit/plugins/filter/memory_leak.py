@@ -153,9 +153,55 @@ def memory_leak_raise_due(record, now):
     return bool(record.get("resolved")) or float(now) >= float(record["expires_at"])
 
 
+# What a kind of leak leaves behind in a V8 heap snapshot (module_utils/heap_snapshot.py names
+# each kind "<node type>:<name>"). Connections: a socket (and its TCP handle) per connection, a
+# pg Client, pg-pool's waiting checkouts. Listeners: one closure per listener, each with its own
+# context. Cache: string contents.
+CONNECTION_KINDS = frozenset({"object:Socket", "object:TLSSocket", "object:TCP", "object:Client",
+                              "object:Connection", "object:PendingItem", "synthetic:Node / TCPSocketWrap"})
+STRING_KINDS = ("string:", "concatenated string:", "sliced string:")
+
+
+def memory_leak_heap_cause(first, second, settings):
+    """Which of the seed's three causes two heap summaries (first, then second) point to, with the
+    kinds of object that grew: unclosed connections (connection objects grew by at least
+    heap_min_objects), event listeners (closures grew by at least that, each with its own context),
+    large cache (strings hold at least half of the growth); else unknown, with the top kinds."""
+    before = (first or {}).get("kinds") or {}
+    grown = []
+    for kind, (count, size) in ((second or {}).get("kinds") or {}).items():
+        was = before.get(kind, [0, 0])
+        grown.append({"kind": kind, "count": int(count) - int(was[0]), "bytes": int(size) - int(was[1])})
+    grown.sort(key=lambda g: (g["bytes"], g["count"]), reverse=True)
+    total = sum(max(g["bytes"], 0) for g in grown)
+    least = int(settings.get("heap_min_objects", 50))
+
+    def count(match):
+        return sum(g["count"] for g in grown if match(g["kind"]))
+
+    sockets = count(CONNECTION_KINDS.__contains__)
+    closures = count(lambda kind: kind.startswith("closure:"))
+    contexts = count(lambda kind: kind == "object:system / Context")
+    strings = sum(g["bytes"] for g in grown if g["kind"].startswith(STRING_KINDS))
+    if sockets >= least:
+        cause = "unclosed connections"
+        why = f"{sockets} more connection objects (sockets, clients, waiting checkouts)"
+    elif closures >= least and contexts * 2 >= closures:
+        cause = "event listeners"
+        why = f"{closures} more closures, {contexts} more contexts (a listener each)"
+    elif total and strings * 2 >= total:
+        cause = "large cache"
+        why = f"strings grew by {strings} bytes, {round(100 * strings / total)}% of the growth"
+    else:
+        cause, why = "unknown", "no kind of object the three causes leave behind dominates the growth"
+    return {"cause": cause, "detail": why, "bytes_grown": total,
+            "top": [g for g in grown if g["bytes"] > 0 or g["count"] > 0][:8]}
+
+
 class FilterModule:
     def filters(self):
         return {"memory_leak_deaths": memory_leak_deaths, "memory_leak_growth": memory_leak_growth,
+                "memory_leak_heap_cause": memory_leak_heap_cause,
                 "memory_leak_faults": memory_leak_faults, "memory_leak_raise": memory_leak_raise,
                 "memory_leak_restart_allowed": memory_leak_restart_allowed,
                 "memory_leak_raise_due": memory_leak_raise_due}
