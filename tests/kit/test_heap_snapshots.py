@@ -53,7 +53,8 @@ def summary_in_memory(path):
     """The same summary from the whole document, parsed at once (what the stream must equal)."""
     doc = json.loads(path.read_text())
     meta = doc["snapshot"]["meta"]
-    width, types, strings, nodes = len(meta["node_fields"]), meta["node_types"][0], doc["strings"], doc["nodes"]
+    width, types = len(meta["node_fields"]), meta["node_types"][0]
+    strings, nodes = doc["strings"], doc["nodes"]
     kinds = defaultdict(lambda: [0, 0])
     for at in range(0, len(nodes), width):
         kind = types[nodes[at]]
