@@ -146,18 +146,34 @@ def snapshot(params, with_text):
     return json.loads(lines[0]), json.loads(lines[1]), json.loads(lines[2])
 
 
+def _measure_one(params, endpoint):
+    url = params["api_url"].rstrip("/") + str(endpoint.get("path", "/"))
+    answers = [http_probe.get(url, timeout=params["request_timeout"]) for _ in range(params["samples"])]
+    times = [round(a["seconds"] * 1000, 1) for a in answers]
+    failed = [a for a in answers if not a["ok"]]
+    return {"path": endpoint.get("path"), "url": url, "max_ms": endpoint.get("max_ms"),
+            "ms": times, "median_ms": statistics.median(times) if times else None,
+            "statuses": [a["status"] for a in answers],
+            "error": http_probe.describe(failed[-1]) if failed else ""}
+
+
+def _over(result):
+    limit = result["max_ms"]
+    return bool(result["error"]) or (limit is not None and result["median_ms"] is not None
+                                     and result["median_ms"] > float(limit))
+
+
 def measure(params):
-    """Each declared endpoint `samples` times, from the host: the times and the statuses."""
-    results = []
-    for endpoint in params["endpoints"]:
-        url = params["api_url"].rstrip("/") + str(endpoint.get("path", "/"))
-        answers = [http_probe.get(url, timeout=params["request_timeout"]) for _ in range(params["samples"])]
-        times = [round(a["seconds"] * 1000, 1) for a in answers]
-        failed = [a for a in answers if not a["ok"]]
-        results.append({"path": endpoint.get("path"), "url": url, "max_ms": endpoint.get("max_ms"),
-                        "ms": times, "median_ms": statistics.median(times) if times else None,
-                        "statuses": [a["status"] for a in answers],
-                        "error": http_probe.describe(failed[-1]) if failed else ""})
+    """Each declared endpoint `samples` times, from the host. One that is over its limit (or
+    failing) is measured once more a second later, and that measure decides: a stall of the host
+    (a checkpoint, a burst of load) is not a slow endpoint without a second look. Both are kept."""
+    results = [_measure_one(params, endpoint) for endpoint in params["endpoints"]]
+    for index, endpoint in enumerate(params["endpoints"]):
+        if _over(results[index]):
+            time.sleep(1)
+            again = _measure_one(params, endpoint)
+            again["first"] = {k: results[index][k] for k in ("ms", "median_ms", "error")}
+            results[index] = again
     return results
 
 
