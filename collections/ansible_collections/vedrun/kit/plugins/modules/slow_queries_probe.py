@@ -146,8 +146,12 @@ def snapshot(params, with_text):
     return json.loads(lines[0]), json.loads(lines[1]), json.loads(lines[2])
 
 
+def _url(params, endpoint):
+    return params["api_url"].rstrip("/") + str(endpoint.get("path", "/"))
+
+
 def _measure_one(params, endpoint):
-    url = params["api_url"].rstrip("/") + str(endpoint.get("path", "/"))
+    url = _url(params, endpoint)
     answers = [http_probe.get(url, timeout=params["request_timeout"]) for _ in range(params["samples"])]
     times = [round(a["seconds"] * 1000, 1) for a in answers]
     failed = [a for a in answers if not a["ok"]]
@@ -195,7 +199,7 @@ def wait_index_use(params):
         if all(scans.get(name) for name in names) or waited >= params["index_use_seconds"]:
             return {name: {"scans": int(scans.get(name) or 0), "seconds": waited} for name in names}
         for endpoint in params["endpoints"]:
-            http_probe.get(params["api_url"].rstrip("/") + str(endpoint.get("path", "/")),
+            http_probe.get(_url(params, endpoint),
                            timeout=params["request_timeout"])
         time.sleep(1)
 
