@@ -8,12 +8,12 @@ export ANSIBLE_NOCOLOR := 1
 # records made by the test targets stay in the checkout, never in a user's ~/.local/share/vedrun
 TEST_HOME := VEDRUN_HOME=$(CURDIR)/.cache/test-home
 
-.PHONY: test demo setup system lint syntax pytest api-node drills lab-down bench bench-drills clean
+.PHONY: test demo setup system lint syntax pytest api-image drills lab-down bench bench-drills clean
 
 # the lab tests end with the lab down; the drills bring it up again and leave it down. The time of
 # each stage (and of each drill) is printed at the end, pass or fail.
 test:
-	@bash scripts/test-stages.sh setup lint pytest api-node drills lab-down
+	@bash scripts/test-stages.sh setup lint pytest api-image drills lab-down
 
 setup: system $(VENV)/.installed
 
@@ -42,10 +42,10 @@ syntax: setup
 pytest: setup
 	$(BIN)/pytest -q -p no:cacheprovider
 
-# the Node.js API stand-in (issue 11, not in the lab yet): built and tested black-box against its
-# own PostgreSQL, Redis and Stripe stand-in containers (lab/images/api-node/README.md)
-api-node: setup
-	@bash lab/images/api-node/test/run.sh
+# the lab's Node.js API stand-in, built and tested black-box against its own PostgreSQL, Redis
+# and Stripe stand-in containers, beside the lab (lab/images/api/README.md)
+api-image: setup
+	@bash lab/images/api/test/run.sh
 
 drills: setup
 	$(TEST_HOME) bash scripts/drills.sh

@@ -85,3 +85,20 @@ def test_no_dominant_kind_is_unknown_and_a_non_snapshot_is_named(tmp_path):
     bad.write_text('{"something": "else"}')
     with pytest.raises(heap_snapshot.SnapshotError, match="not a V8 heap snapshot"):
         heap_snapshot.summarize(bad)
+
+
+def test_a_redacted_copy_keeps_the_shapes_and_loses_the_values(tmp_path, monkeypatch):
+    """What is fetched to the controller: the same nodes, edges and names of objects, every
+    string value blanked (the planted secret, an email with a multi-byte character)."""
+    _first, second = snapshots(tmp_path, "cache")
+    monkeypatch.setattr(heap_snapshot, "CHUNK", 4093)  # chunk borders inside strings and markers
+    copy = tmp_path / "redacted.heapsnapshot"
+    count = heap_snapshot.redact(second, copy)
+    original, redacted = json.loads(second.read_text()), json.loads(copy.read_text())
+    assert count > 400  # the cache's values at least
+    assert SECRET.encode() not in copy.read_bytes() and SECRET.encode() in second.read_bytes()
+    for key in ("snapshot", "nodes", "edges"):
+        assert redacted[key] == original[key]
+    assert len(redacted["strings"]) == len(original["strings"])
+    assert heap_snapshot.summarize(copy)["kinds"] == heap_snapshot.summarize(second)["kinds"]
+    assert "Map" in redacted["strings"] and "<redacted 36 chars>" in redacted["strings"]

@@ -141,3 +141,24 @@ def test_no_cgroup_is_said(tmp_path):
 def test_this_machines_own_cgroup_is_readable():
     snap = cgroup_memory.snapshot("self")
     assert snap["version"] in (1, 2) and snap["current"] and snap["current"] > 0
+
+
+def test_memory_and_swap_count_together_in_v1_and_v2(tmp_path):
+    """With swap allowed, memory alone stays flat at the limit while a leak fills the swap: the
+    samples and the limit the growth runs to are memory and swap together."""
+    lines = "9:memory:/docker/abc\n"
+    proc, root, _folder = _tree(tmp_path / "v1", lines, "memory/docker/abc", {
+        "memory.usage_in_bytes": "268435456\n", "memory.limit_in_bytes": "268435456\n",
+        "memory.memsw.usage_in_bytes": "402653184\n", "memory.memsw.limit_in_bytes": "536870912\n",
+        "memory.oom_control": "oom_kill 0\n", "memory.failcnt": "0\n", "memory.stat": "rss 1\n"})
+    v1 = cgroup_memory.snapshot(42, str(proc), str(root))
+    assert (v1["total_current"], v1["total_limit"], v1["swap_current"]) == (384 * MIB, 512 * MIB, 128 * MIB)
+    scope = "system.slice/docker-abc.scope"
+    proc, root, _folder = _tree(tmp_path / "v2", f"0::/{scope}\n", scope, {
+        "memory.current": "268435456\n", "memory.max": "268435456\n", "memory.swap.max": "268435456\n",
+        "memory.swap.current": "134217728\n", "memory.events": "oom_kill 0\n", "memory.stat": "anon 1\n"})
+    v2 = cgroup_memory.snapshot(42, str(proc), str(root))
+    assert (v2["total_current"], v2["total_limit"]) == (384 * MIB, 512 * MIB)
+    growing = probe(samples=[{"t": t, "bytes": 384 * MIB + t * MIB} for t in range(10)], limit=256 * MIB)
+    growing["cgroup"]["total_limit"] = 512 * MIB
+    assert memory_leak_faults(growing, SETTINGS)[0]["seconds_to_limit"] == pytest.approx(119, abs=1)

@@ -81,7 +81,7 @@ def test_each_lab_folder_has_volumes_of_its_own():
     from ansible_collections.vedrun.kit.plugins.filter.lab import lab_volumes
 
     first, second = lab_volumes("/work/a/.lab"), lab_volumes("/work/b/.lab")
-    assert set(first) == {"pgdata", "apidata"}
+    assert set(first) == {"pgdata", "apidata", "apidiag"}
     assert not set(first.values()) & set(second.values())
     assert lab_volumes("/work/a/.lab/") == first  # the same folder, however it is written
     assert re.fullmatch(r"vedrun-lab-[0-9a-f]{10}-pgdata", first["pgdata"])

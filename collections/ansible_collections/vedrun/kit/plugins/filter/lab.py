@@ -21,15 +21,15 @@ options:
 """
 
 EXAMPLES = r"""
-# {pgdata: vedrun-lab-1a2b3c4d5e-pgdata, apidata: vedrun-lab-1a2b3c4d5e-apidata}
+# {pgdata: vedrun-lab-1a2b3c4d5e-pgdata, apidata: vedrun-lab-1a2b3c4d5e-apidata, apidiag: ...}
 volumes: "{{ lab_stack_dir | vedrun.kit.lab_volumes }}"
 """
 
 RETURN = r"""
-_value: {description: "{pgdata, apidata}: the volume names of this lab.", type: dict}
+_value: {description: "{pgdata, apidata, apidiag}: the volume names of this lab.", type: dict}
 """
 
-KINDS = ("pgdata", "apidata")
+KINDS = ("pgdata", "apidata", "apidiag")
 
 
 def lab_volumes(lab_dir):

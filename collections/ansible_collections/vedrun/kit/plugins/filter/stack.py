@@ -93,6 +93,9 @@ def check(stack):
     for dotted in ("api.health_path", "api.probe_path"):
         if not _get(stack, dotted).startswith("/"):
             _fail(dotted, _get(stack, dotted), "a path starting with /")
+    diagnostics = stack["api"].get("diagnostics_path", "")
+    if not isinstance(diagnostics, str) or (diagnostics and not posixpath.isabs(diagnostics)):
+        _fail("api.diagnostics_path", diagnostics, "'' or a path starting with /")
     protected = _get(stack, "protected_paths")
     if not isinstance(protected, list) or not all(isinstance(p, str) and posixpath.isabs(p)
                                                   for p in protected):

@@ -14,8 +14,9 @@ short_description: A 12-hex fingerprint of every file under each folder given
 description:
   - Hashes the relative path and the content of every file under the folder (sorted, so the
     order of the walk does not matter), plus C(salt). README.md files and __pycache__ folders are
-    left out, as they are not inputs of an image. The lab tags each image with it, so that an
-    image is rebuilt exactly when one of its inputs changed.
+    left out, as they are not inputs of an image, and so are node_modules folders (their
+    package-lock.json is fingerprinted, and the lab installs them from it with npm ci). The lab
+    tags each image with it, so that an image is rebuilt exactly when one of its inputs changed.
 options:
   _terms: {description: Folders on the controller., required: true}
   salt: {description: Mixed into every fingerprint (the base image's id)., type: str, default: ""}
@@ -26,7 +27,7 @@ _raw: {description: One fingerprint per folder., type: list, elements: str}
 """
 
 SKIP_FILES = {"README.md"}
-SKIP_DIRS = {"__pycache__"}
+SKIP_DIRS = {"__pycache__", "node_modules"}
 
 
 def fingerprint(folder, salt=""):

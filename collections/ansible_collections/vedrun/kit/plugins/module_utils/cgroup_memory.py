@@ -64,10 +64,14 @@ def read_v2(path):
     limit = _read(os.path.join(path, "memory.max"))
     swap_limit = _read(os.path.join(path, "memory.swap.max"))
     stat = _pairs(_read(os.path.join(path, "memory.stat")))
-    return {"version": 2, "current": _int(_read(os.path.join(path, "memory.current"))),
-            "limit": None if limit in (None, "max") else _int(limit),
-            "swap_current": _int(_read(os.path.join(path, "memory.swap.current"))),
-            "swap_limit": None if swap_limit in (None, "max") else _int(swap_limit),
+    current = _int(_read(os.path.join(path, "memory.current")))
+    swap = _int(_read(os.path.join(path, "memory.swap.current")))
+    limit = None if limit in (None, "max") else _int(limit)
+    swap_limit = None if swap_limit in (None, "max") else _int(swap_limit)
+    return {"version": 2, "current": current, "limit": limit, "swap_current": swap, "swap_limit": swap_limit,
+            # memory and swap together, as v1's memsw counts them: what a leak fills before the kill
+            "total_current": None if current is None else current + (swap or 0),
+            "total_limit": None if limit is None or swap_limit is None else limit + swap_limit,
             "limit_hits": events.get("max"), "oom_events": events.get("oom"),
             "oom_kills": events.get("oom_kill"),
             "anon": stat.get("anon"), "file": stat.get("file")}
@@ -78,10 +82,16 @@ def read_v1(path):
     limit = _int(_read(os.path.join(path, "memory.limit_in_bytes")))
     memsw = _int(_read(os.path.join(path, "memory.memsw.limit_in_bytes")))
     stat = _pairs(_read(os.path.join(path, "memory.stat")))
-    return {"version": 1, "current": _int(_read(os.path.join(path, "memory.usage_in_bytes"))),
+    current = _int(_read(os.path.join(path, "memory.usage_in_bytes")))
+    memsw_current = _int(_read(os.path.join(path, "memory.memsw.usage_in_bytes")))
+    memsw = None if memsw is None or memsw >= V1_UNLIMITED else memsw
+    return {"version": 1, "current": current,
             "limit": None if limit is None or limit >= V1_UNLIMITED else limit,
-            "swap_current": None,
-            "swap_limit": None if memsw is None or memsw >= V1_UNLIMITED else memsw,
+            "swap_current": None if current is None or memsw_current is None else memsw_current - current,
+            "swap_limit": memsw,
+            # v1's memsw: memory and swap together, what a leak fills before the kill
+            "total_current": memsw_current if memsw_current is not None else current,
+            "total_limit": memsw,
             "limit_hits": _int(_read(os.path.join(path, "memory.failcnt"))), "oom_events": None,
             "oom_kills": control.get("oom_kill"),
             "oom_kill_disabled": bool(control.get("oom_kill_disable")),

@@ -10,6 +10,7 @@ node is its content (a token, an email, a password in memory), which never leave
 
 from __future__ import annotations
 
+import codecs
 import json
 
 CHUNK = 1 << 20
@@ -117,3 +118,69 @@ def summarize(path):
         entry[0] += count
         entry[1] += size
     return {"kinds": kinds, "nodes": nodes, "bytes": total}
+
+
+def redact(path, out_path):
+    """A copy of the snapshot with every string value blanked: the `strings` entries that a
+    string, number or regexp node names (their content) become "<redacted N chars>". Object
+    shapes, constructor and closure names, property names and retainers stay, which is what a
+    leak is read from; a secret held in memory does not leave the host. Returns the count."""
+    with open(path, "rb") as handle:
+        fields, types, rest = _meta(handle)
+        at_type, at_name = fields.index("type"), fields.index("name")
+        blank, names = set(), set()
+        for row in _nodes(handle, _read_until(handle, rest, b'"nodes":'), len(fields)):
+            is_value = row[at_type] < len(types) and types[row[at_type]] in CONTENT_TYPES
+            (blank if is_value else names).add(row[at_name])
+        # the table is deduplicated: a string that is also an object's or a property's name stays
+        handle.seek(0)
+        head = handle.read(CHUNK)
+        meta = json.loads(head[len(b'{"snapshot":'):head.find(b'"nodes"')].rstrip(b", \n"))["meta"]
+        edge_fields, edge_types = meta["edge_fields"], meta["edge_types"][0]
+        at_edge_type, at_edge_name = edge_fields.index("type"), edge_fields.index("name_or_index")
+        for row in _nodes(handle, _read_until(handle, head, b'"edges":'), len(edge_fields)):
+            kind = edge_types[row[at_edge_type]] if row[at_edge_type] < len(edge_types) else "?"
+            named = kind not in ("element", "hidden", "?")
+            if named:
+                names.add(row[at_edge_name])
+        blank -= names
+    marker = b'"strings":['
+    with open(path, "rb") as source, open(out_path, "wb") as out:
+        carry = b""
+        while True:  # everything before the strings, as it is
+            chunk = source.read(CHUNK)
+            if not chunk:
+                raise SnapshotError('no "strings": in the snapshot')
+            data = carry + chunk
+            at = data.find(marker)
+            if at >= 0:
+                out.write(data[:at + len(marker)])
+                rest = data[at + len(marker):]
+                break
+            out.write(data[:-len(marker)])
+            carry = data[-len(marker):]
+        decode = codecs.getincrementaldecoder("utf-8")("surrogatepass").decode
+        decoder, text, at, index, redacted = json.JSONDecoder(), decode(rest), 0, 0, 0
+        while True:
+            while at < len(text) and text[at] in " ,\n\r\t":
+                at += 1
+            if at < len(text) and text[at] == "]":
+                out.write(text[at:].encode("utf-8", "surrogatepass"))
+                break
+            try:
+                value, end = decoder.raw_decode(text, at)
+            except ValueError:
+                more = source.read(CHUNK)
+                if not more:
+                    raise SnapshotError("the strings array is not closed") from None
+                text, at = text[at:] + decode(more), 0
+                continue
+            if index in blank and isinstance(value, str) and value:
+                value, redacted = f"<redacted {len(value)} chars>", redacted + 1
+            out.write((b",\n" if index else b"") + json.dumps(value).encode())
+            index, at = index + 1, end
+        while True:
+            chunk = source.read(CHUNK)
+            if not chunk:
+                return redacted
+            out.write(chunk)

@@ -1,5 +1,5 @@
 #!/usr/bin/python
-"""Ansible module: start, restart or stop a container, or set its restart policy, as it is."""
+"""Ansible module: start, restart or stop a container, or set its restart policy or memory limit, as it is."""
 
 from __future__ import annotations
 
@@ -20,10 +20,19 @@ options:
     description: What to do.
     type: str
     required: true
-    choices: [start, restart, stop, restart_policy]
+    choices: [start, restart, stop, restart_policy, memory]
   restart_policy:
     description: The policy for C(action=restart_policy) (no, on-failure, always, unless-stopped).
     type: str
+  memory:
+    description: >-
+      The memory limit in bytes for C(action=memory) (docker update, never 0: unlimited is refused).
+    type: int
+  memory_swap:
+    description: >-
+      The memory + swap limit in bytes for C(action=memory): at least O(memory), or -1 (swap
+      unlimited, as Docker allows).
+    type: int
   stop_timeout: {description: Seconds a stop or restart waits before it kills., type: int, default: 10}
   resume_stopped:
     description: >-
@@ -53,6 +62,8 @@ def _needed(action, summary, policy):
         return summary["running"] or summary["restarting"]
     if action == "restart_policy":
         return summary["restart_policy"] != policy
+    if action == "memory":
+        return (summary["memory"], summary["memory_swap"]) != policy
     return True
 
 
@@ -60,24 +71,35 @@ def main():
     module = AnsibleModule(argument_spec={
         "name": {"type": "str", "required": True},
         "action": {"type": "str", "required": True,
-                   "choices": ["start", "restart", "stop", "restart_policy"]},
+                   "choices": ["start", "restart", "stop", "restart_policy", "memory"]},
+        "memory": {"type": "int"},
+        "memory_swap": {"type": "int"},
         "restart_policy": {"type": "str", "choices": ["no", "on-failure", "always", "unless-stopped"]},
         "stop_timeout": {"type": "int", "default": 10},
         "resume_stopped": {"type": "bool", "default": True},
-    }, required_if=[("action", "restart_policy", ["restart_policy"])], supports_check_mode=True)
+    }, required_if=[("action", "restart_policy", ["restart_policy"]),
+                    ("action", "memory", ["memory", "memory_swap"])], supports_check_mode=True)
     params = module.params
     name, action = params["name"], params["action"]
+    if action == "memory" and not (params["memory"] > 0 and (params["memory_swap"] == -1
+                                                             or params["memory_swap"] >= params["memory"])):
+        module.fail_json(msg=f"refusing memory={params['memory']} memory_swap={params['memory_swap']}: "
+                             "a limit above 0 is needed (never unlimited), and memory_swap at least memory "
+                             "(or -1)")
     try:
         summary = docker_cli.summary(docker_cli.inspect(name))
         if not summary["exists"]:
             module.fail_json(msg=f"container {name} does not exist: nothing to {action}", container=summary)
-        if not _needed(action, summary, params["restart_policy"]):
+        wanted = (params["memory"], params["memory_swap"]) if action == "memory" else params["restart_policy"]
+        if not _needed(action, summary, wanted):
             module.exit_json(changed=False, container=summary)
         if module.check_mode:
             module.exit_json(changed=True, container=summary)
         argv = {"start": ["start"], "stop": ["stop", "-t", str(params["stop_timeout"])],
                 "restart": ["restart", "-t", str(params["stop_timeout"])],
-                "restart_policy": ["update", f"--restart={params['restart_policy']}"]}[action]
+                "restart_policy": ["update", f"--restart={params['restart_policy']}"],
+                "memory": ["update", f"--memory={params['memory']}",
+                           f"--memory-swap={params['memory_swap']}"]}[action]
         resumed = False
         stoppable = action in ("stop", "restart") and params["resume_stopped"]
         if stoppable and listeners.is_stopped(summary["pid"]):

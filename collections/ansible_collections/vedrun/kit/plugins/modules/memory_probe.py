@@ -19,13 +19,24 @@ options:
   window_seconds: {description: Seconds of events to read back., type: int, default: 900}
   sample_seconds: {description: Seconds to sample memory over (0 takes one sample)., type: float, default: 3}
   sample_interval: {description: Seconds between samples., type: float, default: 0.5}
+  deploy_history:
+    description: "The container's deploy history on the host (module_utils deploys)."
+    type: path
+  state_file:
+    description: "The runbook's record on the host (a limit raise, its restarts), read back."
+    type: path
+  diagnostics_dir:
+    description: "The container's diagnostics folder as the host sees it (its free space)."
+    type: path
 """
 
 RETURN = r"""
 now: {description: The host's time (epoch seconds) at the end of the probe., type: float, returned: always}
 container: {description: The container's state and limits (no environment)., type: dict, returned: always}
 events:
-  description: "Docker events of the window, oldest first: action, time, exit_code, signal"
+  description: >-
+    Docker events of the window, oldest first: action, time, id (the container's, 12 hex),
+    exit_code, signal
   type: list
   returned: always
 kernel_ooms:
@@ -42,6 +53,15 @@ host:
   description: "total_bytes and available_bytes of the host (/proc/meminfo)"
   type: dict
   returned: always
+history:
+  description: "The deploy history (module_utils deploys.history), when asked"
+  type: dict
+  returned: always
+state:
+  description: "The runbook's record ({} when there is none; error when unreadable)"
+  type: dict
+  returned: always
+disk: {description: "The diagnostics folder: path, free_bytes (or error)", type: dict, returned: always}
 """
 
 import json
@@ -50,7 +70,7 @@ import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.vedrun.kit.plugins.module_utils import cgroup_memory, docker_cli
+from ansible_collections.vedrun.kit.plugins.module_utils import cgroup_memory, deploys, docker_cli
 
 ACTIONS = ("oom", "die", "kill", "start")
 # what the kernel writes when its OOM killer ends a process (cgroup or global)
@@ -77,6 +97,7 @@ def events(name, since, until):
             continue
         attributes = (event.get("Actor") or {}).get("Attributes") or {}
         found.append({"action": action, "time": round(int(event.get("timeNano", 0)) / 1e9, 3),
+                      "id": str((event.get("Actor") or {}).get("ID") or event.get("id") or "")[:12],
                       "exit_code": int(attributes.get("exitCode", 0) or 0),
                       "signal": int(attributes.get("signal", 0) or 0)})
     return sorted(found, key=lambda e: e["time"])
@@ -123,6 +144,27 @@ def host_memory():
     return {"total_bytes": found.get("MemTotal"), "available_bytes": found.get("MemAvailable")}
 
 
+def record(path):
+    if not path or not os.path.exists(path):
+        return {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        return data if isinstance(data, dict) else {"error": f"{path} is not a JSON object"}
+    except (OSError, ValueError) as exc:
+        return {"error": f"unreadable {path}: {exc}"}
+
+
+def disk(path):
+    if not path:
+        return {}
+    try:
+        found = os.statvfs(path)
+    except OSError as exc:
+        return {"path": path, "error": f"{path}: {exc.strerror}"}
+    return {"path": path, "free_bytes": found.f_bavail * found.f_frsize}
+
+
 def samples(pid, seconds, interval):
     """The cgroup's memory use, sampled; [] when the container is not running."""
     if not pid:
@@ -130,8 +172,9 @@ def samples(pid, seconds, interval):
     taken, started = [], time.monotonic()
     while True:
         data = cgroup_memory.snapshot(pid)
-        if data.get("current") is not None:
-            taken.append({"t": round(time.monotonic() - started, 3), "bytes": data["current"]})
+        used = data.get("total_current") if data.get("total_current") is not None else data.get("current")
+        if used is not None:  # memory and swap: with swap allowed, memory alone stays flat at the limit
+            taken.append({"t": round(time.monotonic() - started, 3), "bytes": used})
         if time.monotonic() - started + interval > seconds:
             return taken
         time.sleep(interval)
@@ -143,6 +186,9 @@ def main():
         "window_seconds": {"type": "int", "default": 900},
         "sample_seconds": {"type": "float", "default": 3},
         "sample_interval": {"type": "float", "default": 0.5},
+        "deploy_history": {"type": "path"},
+        "state_file": {"type": "path"},
+        "diagnostics_dir": {"type": "path"},
     }, supports_check_mode=True)
     params = module.params
     started = time.time()
@@ -154,11 +200,14 @@ def main():
         taken = samples(pid, params["sample_seconds"], params["sample_interval"])
         now = time.time()
         seen = events(params["container"], started - params["window_seconds"], now)
+        history = deploys.history(params["deploy_history"]) if params["deploy_history"] else {}
     except docker_cli.DockerError as exc:
         module.fail_json(msg=f"could not read {params['container']}'s state from Docker: {exc}")
     ooms, why = kernel_ooms(started - params["window_seconds"])
     module.exit_json(changed=False, now=round(now, 3), container=container, events=seen,
-                     kernel_ooms=ooms, kernel_log=why, cgroup=cgroup, samples=taken, host=host_memory())
+                     kernel_ooms=ooms, kernel_log=why, cgroup=cgroup, samples=taken, host=host_memory(),
+                     history=history, state=record(params["state_file"]),
+                     disk=disk(params["diagnostics_dir"]))
 
 
 if __name__ == "__main__":

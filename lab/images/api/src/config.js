@@ -24,6 +24,7 @@ const DEFAULTS = {
   DATA_DIR: '/data',
   API_VERSION: 'dev',
   API_LEAK_MB_PER_SEC: '0',
+  API_LEAK: '',
   // The entrypoint turns this into --max-old-space-size; read here only to check and log it.
   NODE_HEAP_MB: '192',
 };
@@ -78,6 +79,18 @@ function parseInteger(env, name, lo, hi) {
   const value = Number.parseInt(raw, 10);
   if (value < lo || value > hi) throw new ConfigError(`${name} must be between ${lo} and ${hi}, got ${value}`);
   return value;
+}
+
+// API_LEAK=<kind>:<rate> (cache:4, listeners:100, connections:50): a leak from the start, as a
+// release whose code leaks brings it back after every restart.
+function parseLeak(env) {
+  const raw = rawValue(env, 'API_LEAK').trim();
+  if (!raw) return null;
+  const match = /^(cache|listeners|connections):(\d+(\.\d+)?)$/.exec(raw);
+  if (!match || !(Number(match[2]) > 0)) {
+    throw new ConfigError(`API_LEAK must be <cache|listeners|connections>:<rate > 0>, got ${quote(raw)}`);
+  }
+  return { kind: match[1], rate: Number(match[2]) };
 }
 
 function parseNumber(env, name, lo) {
@@ -135,6 +148,7 @@ function load(env = process.env) {
     dataDir: rawValue(env, 'DATA_DIR'),
     apiVersion: rawValue(env, 'API_VERSION'),
     leakMbPerSec: parseNumber(env, 'API_LEAK_MB_PER_SEC', 0),
+    leakAtStart: parseLeak(env),
     nodeHeapMb: parseInteger(env, 'NODE_HEAP_MB', 32, 65536),
   };
   // URLs that may carry a password are secrets too: summary() prints them masked.
@@ -185,7 +199,8 @@ function load(env = process.env) {
     `db=${maskUrl(cfg.databaseUrl)} pool_max=${cfg.dbPoolMax} ` +
     `pool_timeout=${formatNumber(cfg.dbPoolTimeout)}s redis=${maskUrl(cfg.redisUrl)} ` +
     `stripe_api_base=${cfg.stripeApiBase} cors_origins=${cfg.corsOrigins.join(',') || '-'} ` +
-    `data_dir=${cfg.dataDir} leak_mb_per_sec=${formatNumber(cfg.leakMbPerSec)} node_heap_mb=${cfg.nodeHeapMb}`;
+    `data_dir=${cfg.dataDir} leak_mb_per_sec=${formatNumber(cfg.leakMbPerSec)} ` +
+    `leak=${cfg.leakAtStart ? `${cfg.leakAtStart.kind}:${cfg.leakAtStart.rate}` : '-'} node_heap_mb=${cfg.nodeHeapMb}`;
   return Object.freeze(cfg);
 }
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Build vedrun/lab-api-node:dev and test it black-box (test/api.test.js) against its own
+# Build vedrun/lab-api:test and test it black-box (test/api.test.js) against its own
 # PostgreSQL, Redis and Stripe stand-in containers.
 #
-#   lab/images/api-node/test/run.sh            (as root or a docker group member; about 85 s)
+#   lab/images/api/test/run.sh            (as root or a docker group member; about 85 s)
 #
 # Every container it starts is named apinode-test-*, uses --network host and ports that do not
 # collide with the lab (API 13001-13004, PostgreSQL 15432, Redis 16379, Stripe 12199). It never
@@ -16,7 +16,7 @@ APP_DIR="$(dirname "$HERE")"
 REPO_DIR="$(cd "$APP_DIR/../../.." && pwd)"
 SCHEMA="$REPO_DIR/lab/images/api/schema.sql"
 
-IMAGE=vedrun/lab-api-node:dev
+IMAGE=vedrun/lab-api:test
 PREFIX=apinode-test-
 API_PORT=13001
 PG_PORT=15432

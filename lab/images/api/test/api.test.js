@@ -1,5 +1,5 @@
 'use strict';
-// Black-box test of vedrun/lab-api-node, run by test/run.sh (which starts PostgreSQL, Redis, the
+// Black-box test of vedrun/lab-api, run by test/run.sh (which starts PostgreSQL, Redis, the
 // Stripe stand-in and the API under test, and passes their addresses and secrets in the
 // environment). Tests run in order and build on each other (login before logout, leaks last).
 // Extra API containers started here are named apinode-test-* and removed here; run.sh removes
@@ -229,6 +229,7 @@ test('start-up checks: exit 78 with one line on stderr naming the problem, no se
       expect: /DATABASE_URL host must be loopback.*'10\.1\.2\.3'/,
     },
     { name: 'malformed DB_POOL_TIMEOUT', env: { DB_POOL_TIMEOUT: '3s' }, expect: /DB_POOL_TIMEOUT must be a number, got '3s'/ },
+    { name: 'malformed API_LEAK', env: { API_LEAK: 'listeners' }, expect: /API_LEAK must be <cache\|listeners\|connections>:<rate > 0>, got 'listeners'/ },
     { name: 'malformed NODE_HEAP_MB', env: { NODE_HEAP_MB: 'lots' }, expect: /NODE_HEAP_MB must be an integer, got 'lots'/ },
   ];
   cases.forEach((c, i) => {

@@ -78,6 +78,7 @@ async function main() {
   await svc.redis.waitReady(1000);
 
   if (cfg.leakMbPerSec > 0) svc.leaks.set('cache', cfg.leakMbPerSec);
+  if (cfg.leakAtStart) svc.leaks.set(cfg.leakAtStart.kind, cfg.leakAtStart.rate);
 
   // As PID 1 in a container, SIGTERM is ignored unless handled: `docker stop` would wait 10 s.
   for (const signal of ['SIGTERM', 'SIGINT']) {

@@ -1,1 +1,0 @@
-"""vedapi: the drill lab stand-in for the vedfinance production API."""
