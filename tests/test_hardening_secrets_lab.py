@@ -59,6 +59,7 @@ def test_no_secret_is_at_rest_after_every_command_against_the_lab(lab, tmp_path)
     vedrun("p0-service-down", *vault_args, "--yes")
     vedrun("p0-database-failure", *vault_args, "--yes", "--json")
     vedrun("p1-slow-queries", *vault_args, "--yes", "--json")
+    vedrun("p0-memory-leak", *vault_args, "--yes", "--json")
     vedrun("backup", *vault_args, "--json")
     vedrun("backups", *vault_args)
     vedrun("restore", *vault_args, expect=(2,))  # asks, and no terminal answers
@@ -68,6 +69,9 @@ def test_no_secret_is_at_rest_after_every_command_against_the_lab(lab, tmp_path)
     vedrun("drill", "p0-database-failure", "--fault", "stopped", "--json")
     # its report holds query texts; its verify reads the report (a hand-off: the drill exits 0)
     vedrun("drill", "p1-slow-queries", "--fault", "n-plus-one", "--json")
+    # a leaking release OOM-killed: a Node report and two heap snapshots of a process that holds
+    # every secret of the API in memory, fetched into the incident (their values blanked)
+    vedrun("drill", "p0-memory-leak", "--fault", "cache", "--json")
     # the drill leaves its users browsing (the next drill clears them): not these tests' load
     subprocess.run(["docker", "rm", "-f", "vedrun-lab-traffic"], capture_output=True, check=False)
     listed = json.loads(vedrun("incident", "list", "--json"))

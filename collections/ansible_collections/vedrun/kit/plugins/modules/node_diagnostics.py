@@ -134,10 +134,10 @@ def report(path, dest):
     header = data.get("header") or {}
     for key in HEADER_DROP:
         header.pop(key, None)
-    if isinstance(header.get("commandLine"), list):
-        line = header["commandLine"]
-        header["commandLine"] = line[:1] + [a if a.startswith("--") or a.endswith(".js") else "<hidden>"
-                                            for a in line[1:]]
+    line = header.get("commandLine")
+    if isinstance(line, list):  # node, its flags and the script stay; the app's arguments do not
+        script = next((i for i, arg in enumerate(line) if i and not str(arg).startswith("-")), len(line))
+        header["commandLine"] = line[:script + 1] + ["<hidden>"] * len(line[script + 1:])
     heap = data.get("javascriptHeap") or {}
     handles = {}
     for handle in data.get("libuv") or []:
