@@ -7,12 +7,11 @@ ends by taking the lab down); every test leaves the courses table as schema.sql 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
-from support import REPO, VENV_BIN
+from support import REPO, VENV_BIN, remediation_off
 
 pytestmark = pytest.mark.lab
 RUNBOOK = "p1-slow-queries"
@@ -158,11 +157,5 @@ def test_query_texts_leave_the_host_without_their_literals(slow_lab):
 def test_a_drill_with_the_remediation_off_fails(slow_lab, fault):
     """A drill that passes without the runbook fixing the fault would prove nothing: with mitigate
     and resolve skipped, the runbook's own verify fails in converge."""
-    env = {**os.environ, **slow_lab, "ANSIBLE_NOCOLOR": "1", "NO_COLOR": "1"}
-    off = subprocess.run([str(VENV_BIN / "molecule"), "test", "-s", f"{RUNBOOK}-{fault}", "--",
-                          "--skip-tags", "mitigate,resolve"], cwd=REPO, env=env, capture_output=True,
-                         text=True, timeout=900, check=False)
-    output = off.stdout + off.stderr
-    assert off.returncode != 0, output[-3000:]
-    assert "converge: Executed: Failed" in output, output[-3000:]
+    output = remediation_off(f"{RUNBOOK}-{fault}", slow_lab)
     assert "Still slow on lab-vps" in output, output[-3000:]
