@@ -40,7 +40,7 @@ syntax: setup
 	done; echo "syntax-check: $$(ls playbooks/*.yml | wc -l) playbooks ok"
 
 pytest: setup
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider --durations=30
 
 # the lab's Node.js API stand-in, built and tested black-box against its own PostgreSQL, Redis
 # and Stripe stand-in containers, beside the lab (lab/images/api/README.md)

@@ -29,7 +29,8 @@ BIN = Path(sys.executable).parent
 RUNS = int(os.environ.get("BENCH_DRILLS", 3))
 # runbook -> the docs/benchmarks.md section its numbers go to
 SECTIONS = {"p0-service-down": "drills", "p0-database-failure": "drills-database",
-            "p1-slow-queries": "drills-slow-queries", "p0-memory-leak": "drills-memory-leak"}
+            "p1-slow-queries": "drills-slow-queries", "p0-memory-leak": "drills-memory-leak",
+            "p1-login-failure": "drills-login-failure"}
 RESTORE_FAULTS = {"corruption"}  # drills whose recovery restores a backup: goal 120 s
 # The published numbers of this commit are shown beside the new ones (read from git, not typed).
 BEFORE = os.environ.get("BENCH_BEFORE", "e0d454e")
@@ -83,6 +84,10 @@ def bench_runbook(env: dict, runbook: str) -> str:
                 named = evidence / "lab-vps" / "memory-leak-cause.json"
                 if named.is_file():
                     causes.setdefault(fault, []).append(json.loads(named.read_text())["cause"]["cause"])
+                plan = evidence / "lab-vps" / "login-plan.json"
+                if plan.is_file():
+                    causes.setdefault(fault, []).append(
+                        "+".join(f["fault"] for f in json.loads(plan.read_text())["faults"]))
                 latency.setdefault(fault, []).append(
                     (endpoint_ms(evidence, "slow-queries-probe.json"),
                      endpoint_ms(evidence, "slow-queries-verify-probe.json")))
@@ -137,6 +142,11 @@ def bench_runbook(env: dict, runbook: str) -> str:
                   "kill of it (polled every second): the MTTR above runs from that kill. The cause the",
                   "runbook named from its two heap snapshots, per drill:", "",
                   "| fault | causes named |", "|---|---|",
+                  *(f"| {fault} | {', '.join(named)} |" for fault, named in causes.items())]
+    if runbook == "p1-login-failure":
+        lines += ["", "Each drill's prepare ends when users meet the fault (a login or a token refused, a",
+                  "preflight without its origin). What the runbook named from its probe, per drill:", "",
+                  "| fault | faults named |", "|---|---|",
                   *(f"| {fault} | {', '.join(named)} |" for fault, named in causes.items())]
     return "\n".join(lines)
 

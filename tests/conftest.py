@@ -51,7 +51,7 @@ def make_project(root: Path, fault_dir: Path) -> Path:
     (root / "inventory" / "group_vars" / "all" / "main.yml").write_text(
         f"---\nfault_dir: {fault_dir}\n")
     catalog = yaml.safe_load((REPO / "runbooks.yml").read_text())
-    not_automated = next(r for r in catalog["runbooks"] if r["id"] == "p1-login-failure")
+    not_automated = next(r for r in catalog["runbooks"] if r["id"] == "p1-payment-failure")
     assert not_automated.get("automated") is False and "playbook" not in not_automated
     catalog["runbooks"] = [*TEST_RUNBOOKS, not_automated]
     (root / "runbooks.yml").write_text(yaml.safe_dump(catalog, sort_keys=False))

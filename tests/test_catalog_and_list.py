@@ -189,13 +189,13 @@ def test_a_new_severity_needs_no_python(tmp_path):
 def test_not_automated_runbooks_run_the_one_generic_playbook():
     cat = catalog.load(REPO)
     manual = {r.id for r in cat.runbooks.values() if not r.automated}
-    assert manual == {"p1-login-failure", "p1-payment-failure"}
+    assert manual == {"p1-payment-failure"}
     for runbook_id in manual:
         runbook = cat.runbooks[runbook_id]
         assert runbook.playbook is None
         assert runbook.playbook_path(REPO) == REPO / "playbooks" / "not-automated.yml"
     assert cat.runbooks["p0-service-down"].playbook_path(REPO) == REPO / "playbooks" / "p0-service-down.yml"
-    help_text = CliRunner().invoke(cli, ["--project", str(REPO), "p1-login-failure", "--help"]).output
+    help_text = CliRunner().invoke(cli, ["--project", str(REPO), "p1-payment-failure", "--help"]).output
     assert "Not automated yet" in help_text
 
 

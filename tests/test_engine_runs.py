@@ -161,22 +161,22 @@ def test_limit_matching_no_host_records_nothing(env, project, home):
 
 
 def test_placeholder_runbook_claims_nothing(env, project):
-    result = vedrun("p1-login-failure", "-i", inv(project), "-l", "prod")
+    result = vedrun("p1-payment-failure", "-i", inv(project), "-l", "prod")
     assert result.exit_code == 6, result.output
-    assert "NOT AUTOMATED" in result.output and "Restart Redis" in result.output
+    assert "NOT AUTOMATED" in result.output and "Reconcile transactions" in result.output
     record = Store(Path(env["VEDRUN_HOME"])).incidents()[0]
     assert record["recovered_at"] is None and record["status"] == "open"
 
 
 def test_not_automated_playbook_names_the_runbook_from_the_catalog(env, project):
-    result = vedrun("p1-login-failure", "-i", inv(project), "-l", "prod", "--json")
+    result = vedrun("p1-payment-failure", "-i", inv(project), "-l", "prod", "--json")
     assert result.exit_code == 6, result.output
     data = json.loads(result.stdout)
     assert data["outcome"] == "not automated" and data["escalation"]["level"] >= 2
     said = (Path(data["artifacts_dir"]) / "stdout").read_text()
-    assert "Detect | Login Failure (not automated yet)" in said  # the play is named after it
-    assert "Runbook p1-login-failure (Login Failure) is not automated yet" in said
-    assert "Check env vars; Restart Redis; Verify CORS" in said
+    assert "Detect | Payment Failure (not automated yet)" in said  # the play is named after it
+    assert "Runbook p1-payment-failure (Payment Failure) is not automated yet" in said
+    assert "Verify API keys; Reconcile transactions; Check webhooks" in said
 
 
 def test_production_needs_confirmation(env):

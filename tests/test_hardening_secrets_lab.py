@@ -34,7 +34,7 @@ def test_no_secret_is_at_rest_after_every_command_against_the_lab(lab, tmp_path)
     password = tmp_path / "vault-pass.txt"
     password.write_text("test-only vault password\n")
     vault = inventory / "group_vars" / "all" / "vault.yml"
-    vault.write_text("---\nvault_canary_password: " + json.dumps(VAULT_SECRET) + "\n")
+    vault.write_text("---\nvault_planted_secret: " + json.dumps(VAULT_SECRET) + "\n")
     subprocess.run([str(VENV_BIN / "ansible-vault"), "encrypt", "--vault-password-file", str(password),
                     str(vault)], check=True, capture_output=True)
     env = {**lab, "VEDRUN_HOME": str(home), "VEDRUN_LAB_DIR": str(LAB)}
@@ -49,7 +49,8 @@ def test_no_secret_is_at_rest_after_every_command_against_the_lab(lab, tmp_path)
         return result.stdout.decode()
 
     secrets = read_secrets(LAB / "secrets")
-    assert set(secrets) >= {"jwt_secret", "stripe_secret_key", "postgres_password"}, secrets
+    assert set(secrets) >= {"jwt_secret", "stripe_secret_key", "postgres_password", "canary_password"}, \
+        sorted(secrets)
     secrets["vault"] = VAULT_SECRET
 
     vault_args = ("-i", str(inventory), "--vault-password-file", str(password))
@@ -60,6 +61,8 @@ def test_no_secret_is_at_rest_after_every_command_against_the_lab(lab, tmp_path)
     vedrun("p0-database-failure", *vault_args, "--yes", "--json")
     vedrun("p1-slow-queries", *vault_args, "--yes", "--json")
     vedrun("p0-memory-leak", *vault_args, "--yes", "--json")
+    # logs in as the canary (its password and the JWT secret read from the lab's vault values)
+    vedrun("p1-login-failure", *vault_args, "--yes", "--json")
     vedrun("backup", *vault_args, "--json")
     vedrun("backups", *vault_args)
     vedrun("restore", *vault_args, expect=(2,))  # asks, and no terminal answers
@@ -72,6 +75,8 @@ def test_no_secret_is_at_rest_after_every_command_against_the_lab(lab, tmp_path)
     # a leaking release OOM-killed: a Node report and two heap snapshots of a process that holds
     # every secret of the API in memory, fetched into the incident (their values blanked)
     vedrun("drill", "p0-memory-leak", "--fault", "cache", "--json")
+    # the JWT secret rotated in a deploy and restored from the vault: values travel to the VPS only
+    vedrun("drill", "p1-login-failure", "--fault", "secret-wrong", "--json")
     # the drill leaves its users browsing (the next drill clears them): not these tests' load
     subprocess.run(["docker", "rm", "-f", "vedrun-lab-traffic"], capture_output=True, check=False)
     listed = json.loads(vedrun("incident", "list", "--json"))

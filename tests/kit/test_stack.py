@@ -65,6 +65,11 @@ def test_no_role_holds_an_environment_value():
     ({"api": {"health_path": "health"}}, "starting with /"),
     ({"port_holders_safe_to_stop": ["nginx"]}, "containers: [names]"),
     ({"postgres": {"backup_keep": -1}}, "vedrun_stack.postgres.backup_keep must be a whole number"),
+    ({"api": {"allowed_origins": ["*"]}}, "vedrun_stack.api.allowed_origins must be a list of exact origins"),
+    ({"api": {"allowed_origins": "https://app.test"}}, "api.allowed_origins must be a list of exact origins"),
+    ({"api": {"allowed_origins": ["https://app.test/login"]}}, "no path, never \\*"),
+    ({"redis": {"maxmemory": "lots"}}, "redis.maxmemory must be '' \\(not declared\\) or a Redis"),
+    ({"redis": {"maxmemory_policy": "all-keys"}}, "redis.maxmemory_policy must be '' \\(not declared\\)"),
 ])
 def test_a_bad_value_is_named_with_its_fix(change, message):
     with pytest.raises(AnsibleFilterError, match=message.replace("[", r"\[").replace("]", r"\]")):

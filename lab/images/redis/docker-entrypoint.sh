@@ -38,9 +38,19 @@ install -d -m 0750 /run/redis
   echo 'logfile ""'
   echo "loglevel notice"
   echo "dir /var/lib/redis"
-  echo "# sessions are a cache: no RDB snapshots, no AOF"
-  echo 'save ""'
+  echo "# RDB snapshots as production keeps sessions (Redis's default save points; REDIS_SAVE=\"\" for"
+  echo "# none): a stop saves, a start loads, so a restarted Redis keeps its users logged in. No AOF."
+  printf 'save "%s"\n' "${REDIS_SAVE-3600 1 300 100 60 10000}"
   echo "appendonly no"
+  # the environment's declared limit and policy (stack.redis), when declared
+  if [ -n "${REDIS_MAXMEMORY:-}" ]; then
+    [[ "$REDIS_MAXMEMORY" =~ ^[0-9]+([kKmMgG][bB]?|[bB])?$ ]] || die "REDIS_MAXMEMORY must be a size such as 64mb, got '$REDIS_MAXMEMORY'"
+    echo "maxmemory $REDIS_MAXMEMORY"
+  fi
+  if [ -n "${REDIS_MAXMEMORY_POLICY:-}" ]; then
+    [[ "$REDIS_MAXMEMORY_POLICY" =~ ^[a-z-]+$ ]] || die "REDIS_MAXMEMORY_POLICY must be a policy name, got '$REDIS_MAXMEMORY_POLICY'"
+    echo "maxmemory-policy $REDIS_MAXMEMORY_POLICY"
+  fi
   if [ -n "${REDIS_PASSWORD:-}" ]; then
     case "$REDIS_PASSWORD" in *$'\n'*|*$'\r'*) die "REDIS_PASSWORD must not contain newlines" ;; esac
     pw=${REDIS_PASSWORD//\\/\\\\}; pw=${pw//\"/\\\"}

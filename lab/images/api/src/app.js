@@ -110,7 +110,11 @@ function createApp(svc) {
     const allowed = Boolean(origin) && allowedOrigins.has(origin.replace(/\/+$/, ''));
     if (origin) {
       res.append('Vary', 'Origin');
-      if (allowed) res.set('Access-Control-Allow-Origin', origin);
+      if (allowed) {
+        // the exact origin, never `*`: the browser sends the login's cookies and Authorization
+        res.set('Access-Control-Allow-Origin', origin);
+        res.set('Access-Control-Allow-Credentials', 'true');
+      }
     }
     if (req.method === 'OPTIONS' && origin && req.get('Access-Control-Request-Method')) {
       if (allowed) {
@@ -170,6 +174,12 @@ function createApp(svc) {
       res.status(401).json({ error: 'invalid credentials' });
       return;
     }
+    if (!cfg.jwtSecret) {
+      // as jsonwebtoken itself refuses: "secretOrPrivateKey must have a value"
+      log.error('login failed for ' + email + ': JWT_SECRET is not set (secretOrPrivateKey must have a value)');
+      res.status(500).json({ error: 'login unavailable', detail: 'token signing is not configured' });
+      return;
+    }
     const now = Math.floor(Date.now() / 1000);
     const jti = crypto.randomUUID().replace(/-/g, '');
     const claims = { sub: String(row.id), email: row.email, iat: now, exp: now + TOKEN_TTL, jti };
@@ -188,6 +198,7 @@ function createApp(svc) {
     const token = space < 0 ? '' : header.slice(space + 1).trim();
     if (scheme.toLowerCase() !== 'bearer' || !token) return { why: 'missing bearer token' };
     let claims;
+    if (!cfg.jwtSecret) return { why: 'invalid token (token signing is not configured)' };
     try {
       claims = jwt.verify(token, cfg.jwtSecret, { algorithms: ['HS256'] });
     } catch (err) {

@@ -10,7 +10,9 @@ const { parse: parsePgConnectionString } = require('pg-connection-string');
 
 const EX_CONFIG = 78; // sysexits.h: configuration error
 
-const REQUIRED_SECRETS = ['JWT_SECRET', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET'];
+// JWT_SECRET is not among them, as in production's API: without it the API starts, serves
+// everything else, and every login fails with a 500 (the p1-login-failure runbook's first cause).
+const REQUIRED_SECRETS = ['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET'];
 
 const DEFAULTS = {
   API_PORT: '3001',
@@ -154,7 +156,7 @@ function load(env = process.env) {
   // URLs that may carry a password are secrets too: summary() prints them masked.
   defineSecret(cfg, 'databaseUrl', rawValue(env, 'DATABASE_URL'));
   defineSecret(cfg, 'redisUrl', rawValue(env, 'REDIS_URL'));
-  defineSecret(cfg, 'jwtSecret', env.JWT_SECRET);
+  defineSecret(cfg, 'jwtSecret', (env.JWT_SECRET || '').trim() ? env.JWT_SECRET : '');
   defineSecret(cfg, 'stripeSecretKey', env.STRIPE_SECRET_KEY.trim());
   defineSecret(cfg, 'stripeWebhookSecret', env.STRIPE_WEBHOOK_SECRET.trim());
 
@@ -200,7 +202,8 @@ function load(env = process.env) {
     `pool_timeout=${formatNumber(cfg.dbPoolTimeout)}s redis=${maskUrl(cfg.redisUrl)} ` +
     `stripe_api_base=${cfg.stripeApiBase} cors_origins=${cfg.corsOrigins.join(',') || '-'} ` +
     `data_dir=${cfg.dataDir} leak_mb_per_sec=${formatNumber(cfg.leakMbPerSec)} ` +
-    `leak=${cfg.leakAtStart ? `${cfg.leakAtStart.kind}:${cfg.leakAtStart.rate}` : '-'} node_heap_mb=${cfg.nodeHeapMb}`;
+    `leak=${cfg.leakAtStart ? `${cfg.leakAtStart.kind}:${cfg.leakAtStart.rate}` : '-'} node_heap_mb=${cfg.nodeHeapMb} ` +
+    `jwt_secret=${cfg.jwtSecret ? 'set' : 'MISSING'}`;
   return Object.freeze(cfg);
 }
 

@@ -61,6 +61,7 @@ async function main() {
   const log = logs.getLogger('vedapi');
   log.info(`starting vedapi: ${cfg.summary()} log_file=${logFile}`);
   describeDiagnostics(log);
+  if (!cfg.jwtSecret) log.error('JWT_SECRET is not set: every login will fail (500) until it is');
 
   // Log what kills the process (then Node exits, and Docker restarts it if told to).
   process.on('uncaughtExceptionMonitor', (err, origin) => log.exception(`fatal ${origin}`, err));

@@ -99,7 +99,7 @@ function apiLogLines() {
   return fs.readFileSync(path.join(E.WORK, 'data', 'logs', 'api.log'), 'utf8').split('\n');
 }
 
-// The environment of a working API, for the extra containers (ports 13002-13004).
+// The environment of a working API, for the extra containers (ports 13002-13005).
 function apiEnv(overrides = {}) {
   const env = {
     DATABASE_URL: E.DATABASE_URL,
@@ -221,7 +221,7 @@ test('process: node is PID 1 as uid 10001 with the diagnostics flags', () => {
 
 test('start-up checks: exit 78 with one line on stderr naming the problem, no secret printed', () => {
   const cases = [
-    { name: 'JWT_SECRET unset', env: { JWT_SECRET: null }, expect: /missing required environment variable\(s\): JWT_SECRET/ },
+    { name: 'STRIPE_SECRET_KEY unset', env: { STRIPE_SECRET_KEY: null }, expect: /missing required environment variable\(s\): STRIPE_SECRET_KEY/ },
     { name: 'API_BIND not loopback', env: { API_BIND: '0.0.0.0' }, expect: /API_BIND must be a loopback address.*'0\.0\.0\.0'/ },
     {
       name: 'DATABASE_URL not loopback',
@@ -242,6 +242,24 @@ test('start-up checks: exit 78 with one line on stderr naming the problem, no se
     assert.equal(r.stdout, '', `${c.name}: nothing on stdout`);
     for (const secret of SECRETS) assert.ok(!r.stderr.includes(secret), `${c.name}: a secret value was printed`);
   });
+});
+
+test('JWT_SECRET unset: the API starts, says so, and every login fails with a 500', async () => {
+  const name = `${PREFIX}nojwt`;
+  removeContainer(name);
+  dockerOk('run', '-d', '--name', name, '--network', 'host', ...apiEnv({ JWT_SECRET: null, API_PORT: '13005' }), E.IMAGE);
+  try {
+    const base = 'http://127.0.0.1:13005';
+    await waitFor('API without JWT_SECRET healthy', async () => (await request(base, 'GET', '/health')).status === 200, 15000);
+    const login = await request(base, 'POST', '/auth/login', { body: DEMO });
+    assert.equal(login.status, 500);
+    assert.deepEqual(login.json, { error: 'login unavailable', detail: 'token signing is not configured' });
+    const logs = docker('logs', name);
+    assert.match(logs.stdout + logs.stderr, /jwt_secret=MISSING/);
+    assert.match(logs.stdout + logs.stderr, /JWT_SECRET is not set: every login will fail/);
+  } finally {
+    removeContainer(name);
+  }
 });
 
 test('start-up: a taken port exits 1 naming the address', () => {
@@ -337,6 +355,7 @@ test('CORS: preflight from an allowed origin echoes it exactly, with Vary: Origi
     });
     assert.equal(r.status, 204);
     assert.equal(r.headers['access-control-allow-origin'], origin);
+    assert.equal(r.headers['access-control-allow-credentials'], 'true');
     assert.match(r.headers.vary || '', /\bOrigin\b/);
     assert.equal(r.headers['access-control-allow-methods'], 'GET, POST, OPTIONS');
     assert.equal(r.headers['access-control-allow-headers'], 'content-type,authorization');
@@ -355,6 +374,7 @@ test('CORS: a refused origin gets no CORS headers, only Vary: Origin', async () 
   assert.equal(r.status, 204);
   assert.equal(r.headers['access-control-allow-origin'], undefined);
   assert.equal(r.headers['access-control-allow-methods'], undefined);
+  assert.equal(r.headers['access-control-allow-credentials'], undefined);
   assert.equal(r.headers['access-control-max-age'], undefined);
   assert.match(r.headers.vary || '', /\bOrigin\b/);
   const simple = await api('GET', '/health', { headers: { Origin: 'https://evil.example' } });

@@ -5,7 +5,7 @@
 #   lab/images/api/test/run.sh            (as root or a docker group member; about 85 s)
 #
 # Every container it starts is named apinode-test-*, uses --network host and ports that do not
-# collide with the lab (API 13001-13004, PostgreSQL 15432, Redis 16379, Stripe 12199). It never
+# collide with the lab (API 13001-13005, PostgreSQL 15432, Redis 16379, Stripe 12199). It never
 # touches the lab's vedfinance-* / vedrun-lab-* containers. It is idempotent: leftovers of an
 # earlier run are removed first, and everything it started is removed on exit, even on failure.
 # Exit status: 0 when every check passed.
@@ -22,7 +22,7 @@ API_PORT=13001
 PG_PORT=15432
 REDIS_PORT=16379
 STRIPE_PORT=12199
-EXTRA_PORTS="13002 13003 13004"
+EXTRA_PORTS="13002 13003 13004 13005"
 
 WORK="$(mktemp -d /tmp/apinode-test.XXXXXX)"
 

@@ -32,6 +32,17 @@ _value: {description: "{pgdata, apidata, apidiag}: the volume names of this lab.
 KINDS = ("pgdata", "apidata", "apidiag")
 
 
+def lab_password_hash(password, rounds=260000):
+    """The users table's hash of a lab password (werkzeug's pbkdf2:sha256 format, which the API
+    checks). The salt is derived from the password, so the same password gives the same hash and
+    the lab's canary account is written once (an unchanged row is not rewritten)."""
+    if not isinstance(password, str) or len(password) < 8:
+        raise AnsibleFilterError("lab_password_hash: a password of 8 characters or more is required")
+    salt = hashlib.sha256(b"vedrun-lab-salt:" + password.encode()).hexdigest()[:16]
+    key = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), int(rounds), 32)
+    return f"pbkdf2:sha256:{int(rounds)}${salt}${key.hex()}"
+
+
 def lab_volumes(lab_dir):
     if not isinstance(lab_dir, str) or not lab_dir.startswith("/"):
         raise AnsibleFilterError(f"lab_volumes: the lab folder must be an absolute path, got {lab_dir!r}")
@@ -41,4 +52,4 @@ def lab_volumes(lab_dir):
 
 class FilterModule:
     def filters(self):
-        return {"lab_volumes": lab_volumes}
+        return {"lab_volumes": lab_volumes, "lab_password_hash": lab_password_hash}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import re
 
 from ansible.errors import AnsibleFilterError
 
@@ -34,6 +35,8 @@ _STRINGS = ("api.container", "api.host", "api.health_path", "api.probe_path", "p
 _PORTS = ("api.port",)
 _PATHS = ("api.data_path", "deploys_dir", "postgres.data_dir", "postgres.backup_dir")
 _COUNTS = ("api.disk_min_free_mb", "postgres.backup_keep")
+_REDIS_POLICIES = {"", "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru",
+                   "volatile-lfu", "volatile-random", "volatile-ttl"}
 
 
 def plain(value):
@@ -107,6 +110,19 @@ def check(stack):
                 or path.startswith(data_path.rstrip("/") + "/"):
             _fail("api.data_path", stack["api"]["data_path"],
                   f"a folder apart from the protected path {path} (space is reclaimed there)")
+    origins = stack["api"].get("allowed_origins", [])
+    if not isinstance(origins, list) or not all(
+            isinstance(o, str) and re.fullmatch(r"https?://[^/\s,*]+", o) for o in origins):
+        _fail("api.allowed_origins", origins,
+              "a list of exact origins (scheme://host[:port], no path, never *)")
+    policy = stack["redis"].get("maxmemory_policy", "")
+    if policy not in _REDIS_POLICIES:
+        _fail("redis.maxmemory_policy", policy,
+              "'' (not declared) or one of " + ", ".join(sorted(_REDIS_POLICIES - {""})))
+    maxmemory = stack["redis"].get("maxmemory", "")
+    if not re.fullmatch(r"(\d+(b|k|kb|m|mb|g|gb)?)?", str(maxmemory).strip().lower()):
+        _fail("redis.maxmemory", maxmemory,
+              "'' (not declared) or a Redis memory size such as 64mb, 1gb or 1048576")
     safe = _get(stack, "port_holders_safe_to_stop")
     if not isinstance(safe, dict) or set(safe) - {"containers", "executables"} or not all(
             isinstance(safe.get(k, []), list) for k in ("containers", "executables")):
