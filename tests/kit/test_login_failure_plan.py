@@ -197,7 +197,7 @@ def test_preflights_wrong_while_the_api_runs_with_the_declared_origins_are_hande
     probe["cors"][0] = {"origin": ORIGINS[0], "expect": "allow", "status": 204, "ok": False,
                         "problems": ["Access-Control-Allow-Origin is * (browsers refuse it)"]}
     plan = login_failure_plan(probe, SETTINGS)
-    assert faults(plan) == ["cors broken"] and "a proxy in front" in plan["handoffs"][0]["detail"]
+    assert faults(plan) == ["cors broken"] and "ignores its setting" in plan["handoffs"][0]["detail"]
 
 
 def test_no_declared_origins_means_no_cors_check_and_a_note():
@@ -275,3 +275,23 @@ def test_env_files_round_trip_and_are_written_private(tmp_path):
         env_file.render({"A": "one\ntwo"})
     # named as roles/container_deploy names an env file: the same environment, the same file
     assert env_file.content_name(env) == env_file.content_name(dict(reversed(list(env.items()))))
+
+
+def test_a_redis_in_a_restart_loop_is_handed_off_not_started_again():
+    probe = healthy()
+    probe["redis"]["container"].update(running=True, restarting=True, exit_code=1)
+    probe["redis"]["ping"] = {"ok": False, "error": "cannot connect"}
+    plan = login_failure_plan(probe, SETTINGS)
+    assert faults(plan) == ["redis down"] and not plan["fixes"]["redis_start"]
+    assert "keeps restarting (exit code 1)" in plan["handoffs"][0]["detail"]
+
+
+def test_without_a_deploy_env_file_to_restore_from_the_secret_is_handed_off():
+    probe = healthy()
+    probe["api"]["env"]["secret"] = {"set": False, "fingerprint": ""}
+    probe["deploy"] = {"path": "/var/lib/vedfinance/deploys/vedfinance-api.json", "entries": 0, "env": None,
+                       "problem": ""}
+    plan = login_failure_plan(probe, SETTINGS)
+    assert faults(plan) == ["jwt secret missing"] and not plan["steps"]["act"]
+    assert "cannot be restored here: no deploy on record in /var/lib/vedfinance/deploys/vedfinance-api.json" \
+        in plan["handoffs"][0]["detail"]

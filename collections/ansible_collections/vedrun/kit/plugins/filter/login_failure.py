@@ -119,7 +119,12 @@ def _redis(probe, s, plan):
     if not container.get("exists", True):
         _fault(plan, "redis down", True, "Redis's container is missing")
         return False
-    if not container.get("running") or container.get("restarting"):
+    if container.get("restarting"):
+        _fault(plan, "redis down", True,
+               f"Redis keeps restarting (exit code {container.get('exit_code')}): it dies at start, its log "
+               "says why; starting it again would not help")
+        return False
+    if not container.get("running"):
         how = f"exited with {container.get('exit_code')}"
         how += " (OOM-killed)" if container.get("oom_killed") else ""
         since = container.get("finished_at") or "?"
@@ -222,6 +227,20 @@ def _api(probe, s, plan):
         plan["fixes"]["env"]["origins"] = ",".join(s["origins"])
 
 
+def _deploy(probe, plan):
+    """The environment is restored from the newest deploy's env file: without one, hand off."""
+    env = plan["fixes"]["env"]
+    deploy = probe.get("deploy") or {}
+    if not (env["set_secret"] or env["origins"] is not None) or deploy.get("env") is not None:
+        return
+    why = deploy.get("problem") or f"no deploy on record in {deploy.get('path') or 'the deploy history'}"
+    for fault in plan["faults"]:
+        if fault["fault"] in ("jwt secret missing", "jwt secret mismatch", "cors origins wrong"):
+            fault["handoff"] = True
+            fault["detail"] += f"; it cannot be restored here: {why} (redeploy the API with its environment)"
+    env.update(set_secret=False, origins=None)
+
+
 def _said(check):
     return f"{check.get('reason')}{': ' + check['error'] if check.get('error') else ''}"
 
@@ -261,7 +280,7 @@ def _users(probe, s, plan, redis_fine):
         _fault(plan, "cors broken", True,
                "the API runs with the declared origins but the preflights are wrong: "
                + "; ".join(f"{c['origin']}: {', '.join(c['problems'])}" for c in wrong)
-               + " (a proxy in front, or the API ignoring its setting)")
+               + " (the API ignores its setting, or another program answers on its port)")
 
 
 def login_failure_plan(probe, settings):
@@ -272,6 +291,7 @@ def login_failure_plan(probe, settings):
                       "env": {"set_secret": False, "origins": None}, "api_restart": False}}
     redis_fine = _redis(probe or {}, s, plan)
     _api(probe or {}, s, plan)
+    _deploy(probe or {}, plan)
     _users(probe or {}, s, plan, redis_fine)
     fixes = plan["fixes"]
     env = fixes["env"]["set_secret"] or fixes["env"]["origins"] is not None

@@ -1,8 +1,9 @@
 """Docker env files (`KEY=VALUE` per line, as `docker run --env-file` reads them) and secret
 fingerprints. The values never leave this host: what is returned is whether a key is set and a
-keyed fingerprint of its value (HMAC-SHA256 under a nonce made for this run, 16 hex digits), so
-the controller can compare it with the declared value's fingerprint under the same nonce and a
-fingerprint kept in a run's records is no hash of the secret that could be looked up later."""
+keyed fingerprint of its value (HMAC-SHA256 under a key the controller makes for the run and
+never keeps, 16 hex digits), so the controller can compare it with the declared value's
+fingerprint under the same key. Without the key, a fingerprint in a run's records cannot be
+tested against guesses of the secret."""
 
 from __future__ import annotations
 

@@ -44,7 +44,13 @@ options:
     description: The variable of Redis's container holding its password, if any.
     type: str
     default: REDIS_PASSWORD
-  nonce: {description: The key of the fingerprints (a new one per run when empty)., type: str, default: ""}
+  nonce:
+    description: >-
+      The key of the fingerprints, made by the caller for the run and never returned (without it a
+      random one: fingerprints are then comparable within this call only).
+    type: str
+    default: ""
+    no_log: true
   timeout: {description: Seconds per request., type: float, default: 5}
   wait_seconds:
     description: >-
@@ -79,7 +85,6 @@ deploy:
   description: entries, newest {index, image, reason, deployed_at, env_file}, env as above, problem
   type: dict
   returned: always
-nonce: {description: "The fingerprints' key (made for this run).", type: str, returned: always}
 problems: {description: What still stops users (vedrun.kit.login_verdict)., type: list, returned: always}
 attempts: {description: Probes made., type: int, returned: always}
 waited: {description: Seconds spent waiting., type: float, returned: always}
@@ -347,7 +352,7 @@ def main():
         "redis_host": {"type": "str", "default": "127.0.0.1"},
         "redis_port": {"type": "int", "default": 6379},
         "redis_password_env": {"type": "str", "default": "REDIS_PASSWORD", "no_log": False},
-        "nonce": {"type": "str", "default": "", "no_log": False},
+        "nonce": {"type": "str", "default": "", "no_log": True},
         "timeout": {"type": "float", "default": 5},
         "wait_seconds": {"type": "float", "default": 0},
         "expect_fingerprint": {"type": "str", "default": ""},
@@ -369,7 +374,7 @@ def main():
         if not left or waited + 1 > params["wait_seconds"]:
             break
         time.sleep(1)
-    module.exit_json(changed=False, nonce=nonce, problems=left, attempts=attempts, waited=round(waited, 1),
+    module.exit_json(changed=False, problems=left, attempts=attempts, waited=round(waited, 1),
                      **result)
 
 
