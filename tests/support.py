@@ -3,8 +3,6 @@ conftest.py of its own, so `from conftest import ...` could find the wrong one."
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,16 +21,3 @@ def read_everything(*roots: Path) -> str:
                 chunks.append(path.read_bytes().decode("utf-8", "replace"))
     return "\n".join(chunks)
 
-
-def remediation_off(scenario: str, lab: dict, *ansible_args: str) -> str:
-    """`molecule test` of a drill with the runbook's mitigate and resolve skipped: it must fail in
-    converge (the runbook's own verify), else the drill would pass without the fix. Returns its
-    output. ansible_args go to every ansible-playbook call (a shorter wait, say)."""
-    env = {**os.environ, **lab, "ANSIBLE_NOCOLOR": "1", "NO_COLOR": "1"}
-    off = subprocess.run([str(VENV_BIN / "molecule"), "test", "-s", scenario, "--", "--skip-tags",
-                          "mitigate,resolve", *ansible_args], cwd=REPO, env=env, capture_output=True,
-                         text=True, timeout=900, check=False)
-    output = off.stdout + off.stderr
-    assert off.returncode != 0, output[-3000:]
-    assert "converge: Executed: Failed" in output, output[-3000:]
-    return output
