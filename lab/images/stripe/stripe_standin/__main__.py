@@ -24,6 +24,14 @@ def _loopback(host: str | None) -> bool:
         return False
 
 
+def _number(env, name: str, default: str, kind=float):
+    text = env.get(name, "").strip() or default
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {text!r}") from None
+
+
 def load_settings(env):
     from .app import Settings
 
@@ -44,14 +52,11 @@ def load_settings(env):
             raise ValueError(
                 f"STRIPE_WEBHOOK_URL must be an http(s) URL on loopback (lab network rule), got {url!r}"
             )
-    try:
-        port = int(env.get("STRIPE_PORT", "").strip() or "12111")
-        retries = int(env.get("STRIPE_WEBHOOK_RETRIES", "").strip() or "3")
-        interval = float(env.get("STRIPE_WEBHOOK_RETRY_INTERVAL", "").strip() or "1")
-    except ValueError as exc:
-        raise ValueError(
-            f"invalid number in STRIPE_PORT / STRIPE_WEBHOOK_RETRIES / _RETRY_INTERVAL: {exc}"
-        ) from None
+    port = _number(env, "STRIPE_PORT", "12111", int)
+    retries = _number(env, "STRIPE_WEBHOOK_RETRIES", "3", int)
+    interval = _number(env, "STRIPE_WEBHOOK_RETRY_INTERVAL", "1")
+    max_interval = _number(env, "STRIPE_WEBHOOK_RETRY_MAX_INTERVAL", "60")
+    clock_offset = _number(env, "STRIPE_CLOCK_OFFSET", "0", int)
     auto = env.get("STRIPE_AUTO_CONFIRM", "").strip() or "1"
     if auto not in ("0", "1"):
         raise ValueError(f"STRIPE_AUTO_CONFIRM must be 0 or 1, got {auto!r}")
@@ -64,6 +69,8 @@ def load_settings(env):
         auto_confirm=auto == "1",
         retries=max(0, retries),
         retry_interval=max(0.0, interval),
+        retry_max_interval=max(0.0, max_interval),
+        clock_offset=float(clock_offset),
     )
 
 
@@ -97,7 +104,8 @@ def main() -> int:
         log.error("cannot listen on %s:%s: %s", cfg.bind, cfg.port, exc)
         return 1
     log.info(
-        "stripe stand-in on http://%s:%s key=%s webhook_url=%s auto_confirm=%s retries=%d every %ss",
+        "stripe stand-in on http://%s:%s key=%s webhook_url=%s auto_confirm=%s retries=%d "
+        "backoff %ss doubling up to %ss clock_offset=%+ds",
         cfg.bind,
         cfg.port,
         mask_key(cfg.secret_key),
@@ -105,6 +113,8 @@ def main() -> int:
         int(cfg.auto_confirm),
         cfg.retries,
         cfg.retry_interval,
+        cfg.retry_max_interval,
+        int(cfg.clock_offset),
     )
     server.run()
     return 0
