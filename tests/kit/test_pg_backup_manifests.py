@@ -20,8 +20,17 @@ def backup(folder, days_ago: float, **override) -> str:
     tag, taken = stamp(days_ago)
     name = f"{DB}-{tag}"
     (folder / f"{name}.dump").write_bytes(b"dump")
-    manifest = {"format": pg_backup.MANIFEST_FORMAT, "name": name, "file": f"{name}.dump", "database": DB,
-                "taken_at": taken, "verified_at": taken, "tables": {}, "rows": 0, "sha256": "x"}
+    manifest = {
+        "format": pg_backup.MANIFEST_FORMAT,
+        "name": name,
+        "file": f"{name}.dump",
+        "database": DB,
+        "taken_at": taken,
+        "verified_at": taken,
+        "tables": {},
+        "rows": 0,
+        "sha256": "x",
+    }
     manifest.update(override)
     (folder / f"{name}.json").write_text(json.dumps(manifest))
     return name
@@ -84,8 +93,11 @@ def test_a_snapshot_session_that_hangs_gives_up_in_time():
     import time
 
     # the session answers its first line, then waits as a count behind a lock would
-    proc = subprocess.Popen([sys.executable, "-c", "import time; print('snap', flush=True); time.sleep(30)"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('snap', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         started = time.monotonic()
         assert pg_backup.read_lines(proc, 3, 1.0) == ["snap", "", ""]
@@ -93,3 +105,17 @@ def test_a_snapshot_session_that_hangs_gives_up_in_time():
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_each_restore_is_recorded_newest_last_and_the_record_stays_bounded(tmp_path):
+    (tmp_path / "restores.json").write_text("{broken")  # an unreadable record is started again
+    for n in range(pg_backup.RESTORES_KEPT + 2):
+        pg_backup.record_restore(
+            str(tmp_path), {"backup": f"b{n}", "recovery_point": f"2026-12-0{n % 9 + 1}"}
+        )
+    record = json.loads((tmp_path / "restores.json").read_text())
+    assert (
+        len(record) == pg_backup.RESTORES_KEPT and record[-1]["backup"] == f"b{pg_backup.RESTORES_KEPT + 1}"
+    )
+    assert oct((tmp_path / "restores.json").stat().st_mode & 0o777) == "0o600"
+    assert pg_backup.read_manifests(str(tmp_path), DB) == ([], [])  # the record is no backup of the database

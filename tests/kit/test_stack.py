@@ -70,6 +70,8 @@ def test_no_role_holds_an_environment_value():
     ({"api": {"allowed_origins": ["https://app.test/login"]}}, "no path, never \\*"),
     ({"redis": {"maxmemory": "lots"}}, "redis.maxmemory must be '' \\(not declared\\) or a Redis"),
     ({"redis": {"maxmemory_policy": "all-keys"}}, "redis.maxmemory_policy must be '' \\(not declared\\)"),
+    ({"stripe": {"mode": "prod"}}, "vedrun_stack.stripe.mode must be test or live"),
+    ({"stripe": {"webhook_url": "api.example.com/hook"}}, "stripe.webhook_url must be '' \\(not declared\\)"),
 ])
 def test_a_bad_value_is_named_with_its_fix(change, message):
     with pytest.raises(AnsibleFilterError, match=message.replace("[", r"\[").replace("]", r"\]")):

@@ -25,6 +25,14 @@ CREATE TABLE IF NOT EXISTS payments (
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- Each Stripe event the webhook handler has processed, once (a resent event changes nothing twice).
+CREATE TABLE IF NOT EXISTS stripe_events (
+    event_id    text PRIMARY KEY,
+    type        text NOT NULL,
+    intent_id   text,
+    received_at timestamptz NOT NULL DEFAULT now()
+);
+
 CREATE TABLE IF NOT EXISTS courses (
     id       serial PRIMARY KEY,
     title    text NOT NULL,
@@ -35,6 +43,7 @@ CREATE TABLE IF NOT EXISTS courses (
 -- No-ops when the script already runs as vedfinance; hand the tables over when run as a superuser.
 ALTER TABLE users OWNER TO vedfinance;
 ALTER TABLE payments OWNER TO vedfinance;
+ALTER TABLE stripe_events OWNER TO vedfinance;
 ALTER TABLE courses OWNER TO vedfinance;
 
 INSERT INTO users (email, password_hash)

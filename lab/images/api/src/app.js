@@ -339,6 +339,11 @@ function createApp(svc) {
       res.status(400).json({ error: 'malformed event: data.object needs id, amount and currency' });
       return;
     }
+    if (typeof event.id !== 'string' || !event.id) {
+      log.warning('stripe webhook rejected: the event has no id');
+      res.status(400).json({ error: 'malformed event: no id' });
+      return;
+    }
     let sql;
     if (event.type === 'payment_intent.succeeded') {
       sql =
@@ -355,10 +360,28 @@ function createApp(svc) {
       res.json({ received: true });
       return;
     }
-    const changed = await db.run(req, async (c) => (await c.query(sql, [obj.id, obj.amount, obj.currency])).rowCount);
-    log.info(
-      `stripe webhook ${event.id} ${event.type} for ${obj.id}: ${changed ? 'recorded' : 'already recorded (no change)'}`,
-    );
+    // Each event id is recorded once, in the same transaction as its payment: a resent or
+    // retried event changes nothing twice, and an event is never marked seen without its row.
+    const outcome = await db.run(req, async (c) => {
+      await c.query('BEGIN');
+      try {
+        const seen = await c.query(
+          'INSERT INTO stripe_events (event_id, type, intent_id) VALUES ($1, $2, $3) ON CONFLICT (event_id) DO NOTHING',
+          [event.id, event.type, obj.id],
+        );
+        if (seen.rowCount === 0) {
+          await c.query('ROLLBACK');
+          return 'already processed (event seen before, nothing changed)';
+        }
+        const changed = (await c.query(sql, [obj.id, obj.amount, obj.currency])).rowCount;
+        await c.query('COMMIT');
+        return changed ? 'recorded' : 'already recorded (no change)';
+      } catch (err) {
+        await c.query('ROLLBACK').catch(() => {});
+        throw err;
+      }
+    });
+    log.info(`stripe webhook ${event.id} ${event.type} for ${obj.id}: ${outcome}`);
     res.json({ received: true });
   });
 

@@ -475,10 +475,18 @@ test('webhook: a signed event delivered twice is recorded once', async () => {
   const lines = apiLogLines().filter((l) => l.includes(`stripe webhook ${eventId} `));
   assert.equal(lines.length, 2, lines.join('\n'));
   assert.match(lines[0], / recorded$/);
-  assert.match(lines[1], /already recorded \(no change\)$/);
-  // A late payment_failed never downgrades a paid payment.
+  assert.match(lines[1], /already processed \(event seen before, nothing changed\)$/);
+  assert.equal(psql(`SELECT count(*) FROM stripe_events WHERE event_id = '${eventId}'`), '1');
+  // A late payment_failed (another event) never downgrades a paid payment.
   const failed = intentEvent('payment_intent.payment_failed', intentId, 4200);
   assert.equal((await postWebhook(failed, stripeSignature(failed))).status, 200);
+  assert.equal((await api('GET', `/payments/${intentId}`)).json.status, 'paid');
+  const failedId = JSON.parse(failed).id;
+  assert.match(apiLogLines().filter((l) => l.includes(`stripe webhook ${failedId} `)).pop(), /already recorded \(no change\)$/);
+  // Once its row is gone (a database restored to an older backup takes both), the same event
+  // writes the row again: a resend brings a lost payment back.
+  psql(`DELETE FROM payments WHERE intent_id = '${intentId}'; DELETE FROM stripe_events WHERE intent_id = '${intentId}'`);
+  assert.equal((await postWebhook(payload, stripeSignature(payload))).status, 200);
   assert.equal((await api('GET', `/payments/${intentId}`)).json.status, 'paid');
   state.webhookIntent = intentId;
 });
@@ -563,6 +571,7 @@ test('SQL: every statement carries its Express route as a sqlcommenter comment',
     [/^SELECT id, intent_id, .* FROM payments WHERE intent_id = \$1 \/\*route='%2Fpayments%2F%3Aintent_id'\*\/$/, 1, 1],
     // payment_intent.succeeded and payment_intent.payment_failed
     [/^INSERT INTO payments .* \/\*route='%2Fwebhooks%2Fstripe'\*\/$/, 2, 1],
+    [/^INSERT INTO stripe_events .* \/\*route='%2Fwebhooks%2Fstripe'\*\/$/, 1, 2],
     [/^SELECT id, title, category, price FROM courses WHERE category = \$1 ORDER BY id LIMIT \$2 \/\*route='%2Fcourses'\*\/$/, 1, 1],
     [/^SELECT count\(\*\) FROM courses WHERE category = \$1 \/\*route='%2Fcourses'\*\/$/, 1, 1],
     [/^SELECT id FROM courses WHERE category = \$1 ORDER BY id DESC LIMIT \$2 \/\*route='%2Fcourses%2Ffeatured'\*\/$/, 1, 2],

@@ -123,6 +123,12 @@ def check(stack):
     if not re.fullmatch(r"(\d+(b|k|kb|m|mb|g|gb)?)?", str(maxmemory).strip().lower()):
         _fail("redis.maxmemory", maxmemory,
               "'' (not declared) or a Redis memory size such as 64mb, 1gb or 1048576")
+    stripe = stack.get("stripe") or {}
+    if stripe.get("mode", "live") not in ("test", "live"):
+        _fail("stripe.mode", stripe.get("mode"), "test or live (the mode the environment's key must have)")
+    if not re.fullmatch(r"(https?://[^\s]+)?", str(stripe.get("webhook_url", ""))):
+        _fail("stripe.webhook_url", stripe.get("webhook_url"),
+              "'' (not declared) or the http(s) URL of the API's webhook endpoint as registered at Stripe")
     safe = _get(stack, "port_holders_safe_to_stop")
     if not isinstance(safe, dict) or set(safe) - {"containers", "executables"} or not all(
             isinstance(safe.get(k, []), list) for k in ("containers", "executables")):

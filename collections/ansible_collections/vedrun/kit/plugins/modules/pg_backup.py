@@ -20,7 +20,9 @@ description:
   - C(action=restore) restores a verified backup into a new database in one transaction, stopping
     on the first error, compares every table's rows with the manifest, and only then swaps it for
     the live database. The live database is never dropped; it is kept under a dated name.
-    Refused unless I(confirm=true).
+    Refused unless I(confirm=true). Each restore is recorded in C(restores.json) in I(dir) (the
+    newest 50: when, which backup, its recovery point): writes after a recovery point are lost
+    from the database, and the payment runbook reconciles with Stripe from there.
 options:
   action:
     {description: backup, list or restore., type: str, choices: [backup, list, restore], default: backup}
@@ -395,8 +397,27 @@ def restore(module: AnsibleModule, pg: Postgres) -> dict:
         raise
     restored_seconds = round(time.monotonic() - t0, 2)
     swap(pg, database, staging, replaced)
+    record_restore(params["dir"], {"restored_at": iso(utc_now()), "recovery_point": manifest["taken_at"],
+                                   "backup": manifest["name"], "database": database, "replaced_by": replaced})
     return {"changed": True, **result, "tables": counts, "restore_seconds": restored_seconds,
             "seconds": round(time.monotonic() - t0, 2)}
+
+
+RESTORES_KEPT = 50
+
+
+def record_restore(folder: str, entry: dict) -> None:
+    """Append a restore to <folder>/restores.json (the newest RESTORES_KEPT), atomically. An
+    unreadable record is started again rather than blocking the restore that already happened."""
+    path = os.path.join(folder, "restores.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        record = []
+    if not isinstance(record, list):
+        record = []
+    write_json_atomic(path, [*record, entry][-RESTORES_KEPT:])
 
 
 # The swap is one transaction: the old database renamed away (kept, closed to connections) and
