@@ -8,12 +8,13 @@ export ANSIBLE_NOCOLOR := 1
 # records made by the test targets stay in the checkout, never in a user's ~/.local/share/vedrun
 TEST_HOME := VEDRUN_HOME=$(CURDIR)/.cache/test-home
 
-.PHONY: test demo setup system lint syntax pytest api-image drills lab-down bench bench-drills clean
+.PHONY: test demo setup system lint syntax pytest pytest-unit pytest-lab api-image drills lab-down bench bench-drills clean
 
 # the lab tests end with the lab down; the drills bring it up again and leave it down. The time of
-# each stage (and of each drill) is printed at the end, pass or fail.
+# each stage (and of each drill) is printed at the end, pass or fail. lint and the Docker-free
+# tests run beside the lab's tests (a+b: at once; scripts/test-stages.sh), on the second core.
 test:
-	@bash scripts/test-stages.sh setup lint pytest api-image drills lab-down
+	@bash scripts/test-stages.sh setup lint+pytest-unit+pytest-lab api-image drills lab-down
 
 setup: system $(VENV)/.installed
 
@@ -41,6 +42,13 @@ syntax: setup
 
 pytest: setup
 	$(BIN)/pytest -q -p no:cacheprovider --durations=30
+
+# the Docker-free tests, and the lab's (real Docker, SSH, PostgreSQL, Redis): `make pytest` is both
+pytest-unit: setup
+	$(BIN)/pytest -q -p no:cacheprovider -m "not lab" --durations=10
+
+pytest-lab: setup
+	$(BIN)/pytest -q -p no:cacheprovider -m lab --durations=30
 
 # the lab's Node.js API stand-in, built and tested black-box against its own PostgreSQL, Redis
 # and Stripe stand-in containers, beside the lab (lab/images/api/README.md)
