@@ -30,7 +30,7 @@ RUNS = int(os.environ.get("BENCH_DRILLS", 3))
 # runbook -> the docs/benchmarks.md section its numbers go to
 SECTIONS = {"p0-service-down": "drills", "p0-database-failure": "drills-database",
             "p1-slow-queries": "drills-slow-queries", "p0-memory-leak": "drills-memory-leak",
-            "p1-login-failure": "drills-login-failure"}
+            "p1-login-failure": "drills-login-failure", "p1-payment-failure": "drills-payment-failure"}
 RESTORE_FAULTS = {"corruption"}  # drills whose recovery restores a backup: goal 120 s
 # The published numbers of this commit are shown beside the new ones (read from git, not typed).
 BEFORE = os.environ.get("BENCH_BEFORE", "e0d454e")

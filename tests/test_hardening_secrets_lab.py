@@ -63,6 +63,8 @@ def test_no_secret_is_at_rest_after_every_command_against_the_lab(lab, tmp_path)
     vedrun("p0-memory-leak", *vault_args, "--yes", "--json")
     # logs in as the canary (its password and the JWT secret read from the lab's vault values)
     vedrun("p1-login-failure", *vault_args, "--yes", "--json")
+    # checks the API's Stripe key and the vault's at Stripe (the stand-in), compares them by fingerprint
+    vedrun("p1-payment-failure", *vault_args, "--yes", "--json")
     vedrun("backup", *vault_args, "--json")
     vedrun("backups", *vault_args)
     vedrun("restore", *vault_args, expect=(2,))  # asks, and no terminal answers
@@ -77,6 +79,8 @@ def test_no_secret_is_at_rest_after_every_command_against_the_lab(lab, tmp_path)
     vedrun("drill", "p0-memory-leak", "--fault", "cache", "--json")
     # the JWT secret rotated in a deploy and restored from the vault: values travel to the VPS only
     vedrun("drill", "p1-login-failure", "--fault", "secret-wrong", "--json")
+    # the webhook signing secret changed in a deploy and restored from the vault, missed events resent
+    vedrun("drill", "p1-payment-failure", "--fault", "webhook-secret-wrong", "--json")
     # the drill leaves its users browsing (the next drill clears them): not these tests' load
     subprocess.run(["docker", "rm", "-f", "vedrun-lab-traffic"], capture_output=True, check=False)
     listed = json.loads(vedrun("incident", "list", "--json"))

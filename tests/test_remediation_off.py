@@ -21,7 +21,9 @@ PROVED = (["p0-database-failure-pool-exhausted", "p0-memory-leak-listeners"]
           + [f"p1-login-failure-{f}" for f in ("secret-removed", "secret-wrong", "redis-stopped",
                                                   "redis-full", "cors-wrong")]
           + [f"p1-slow-queries-{f}" for f in ("missing-index", "stale-statistics", "invalid-index",
-                                                 "runaway-query")])
+                                                 "runaway-query")]
+          + [f"p1-payment-failure-{f}" for f in ("key-invalid", "webhook-secret-wrong", "endpoint-disabled",
+                                                    "db-rollback")])
 
 
 def scenario(name: str) -> dict:

@@ -353,20 +353,22 @@ def since_params(tmp_path, since=0, restores=None, window=86400):
     return {"since": since, "restores": path, "window_seconds": window}
 
 
-def test_t_is_the_newest_restore_point_on_record(tmp_path):
+def test_t_is_the_earliest_restore_point_on_record_within_30_days(tmp_path):
     from ansible_collections.vedrun.kit.plugins.modules.payment_probe import find_since
 
-    now = T + 10 * 86400
+    now = T + 40 * 86400
+    # a restore to an old backup, then a later one to a newer backup: both lost writes are covered
     restores = [
-        {"recovery_point": reconcile.iso(T), "restored_at": reconcile.iso(T + 900), "backup": "old"},
-        {
-            "recovery_point": reconcile.iso(T + 86400),
-            "restored_at": reconcile.iso(T + 86500),
-            "backup": "new",
-        },
+        {"recovery_point": reconcile.iso(T), "restored_at": reconcile.iso(T + 900), "backup": "too old"},
+        {"recovery_point": reconcile.iso(T + 15 * 86400), "backup": "first"},
+        {"recovery_point": reconcile.iso(T + 20 * 86400), "backup": "last"},
     ]
     since = find_since(since_params(tmp_path, restores=restores), now)
-    assert since["source"] == "restore" and since["at"] == T + 86400 and since["restore"]["backup"] == "new"
+    assert (
+        since["source"] == "restore"
+        and since["at"] == T + 15 * 86400
+        and since["restore"]["backup"] == "first"
+    )
 
 
 def test_t_given_wins_and_t_never_goes_past_stripes_30_days_of_events(tmp_path):
@@ -381,3 +383,49 @@ def test_t_given_wins_and_t_never_goes_past_stripes_30_days_of_events(tmp_path):
     stale = find_since(since_params(tmp_path, restores=[{"recovery_point": reconcile.iso(T)}]), now)
     assert stale["source"] == "window" and stale["at"] == now - 86400
     assert find_since(since_params(tmp_path, restores="{not json"), now)["source"] == "window"
+
+
+def test_stripe_unreachable_is_said_only_when_stripe_did_not_answer():
+    probe = healthy()
+    silent = {
+        "set": True,
+        "ok": False,
+        "status": None,
+        "error": {
+            "status": None,
+            "type": "connection_error",
+            "code": "",
+            "message": "cannot reach https://api.stripe.com: timed out",
+        },
+    }
+    probe["keys"] = {"running": silent, "vault": dict(silent)}
+    assert "stripe unreachable" in handed(payment_failure_plan(probe, SETTINGS))
+    probe["keys"] = {"running": REJECTED, "vault": dict(REJECTED)}
+    assert "stripe unreachable" not in faults(payment_failure_plan(probe, SETTINGS))
+
+
+def test_the_vaults_key_is_said_rejected_without_too_when_the_apis_own_works():
+    probe = healthy()
+    probe["api"]["env"]["key"]["fingerprint"] = "1" * 16
+    probe["keys"]["vault"] = REJECTED
+    plan = payment_failure_plan(probe, SETTINGS)
+    assert handed(plan) == ["stripe key differs"]
+    assert "the vault's key is rejected (HTTP 401" in plan["handoffs"][0]["detail"]
+
+
+def test_nothing_is_resent_to_an_api_that_is_not_there():
+    probe = healthy()
+    probe["api"] = {"container": {"exists": False}, "env": None}
+    probe["events"]["undelivered"] = [event(3, pending=1)]
+    plan = payment_failure_plan(probe, SETTINGS)
+    assert {"api missing", "events undelivered"} <= set(handed(plan)) and not plan["steps"]["act"]
+    assert "nothing can record them" in json.dumps(plan["handoffs"])
+
+
+def test_a_reconciliation_cut_short_is_said():
+    probe = healthy()
+    probe["reconcile"]["complete"] = False
+    probe["reconcile"]["skipped_lookups"] = ["pi_a", "pi_b"]
+    plan = payment_failure_plan(probe, SETTINGS)
+    assert plan["report"]["complete"] is False
+    assert any("cut short" in n and "2 row(s) not looked up" in n for n in plan["notes"])

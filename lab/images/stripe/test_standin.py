@@ -929,3 +929,33 @@ def test_official_python_sdk(lab):
     assert out["endpoint"] == "disabled"
     assert out["restricted"] == ["PermissionError", 403, None]
     assert out["expired"] == ["AuthenticationError", 401, "api_key_expired"]
+
+
+def test_the_first_endpoint_can_be_given_its_id():
+    stand_in = StandIn(
+        {
+            "STRIPE_SECRET_KEY": KEY,
+            "STRIPE_WEBHOOK_SECRET": WHSEC,
+            "STRIPE_WEBHOOK_URL": "http://127.0.0.1:9/webhooks/stripe",
+            "STRIPE_WEBHOOK_ENDPOINT_ID": "we_vedrunlab",
+        }
+    )
+    try:
+        listed = stand_in.ok("GET", "/v1/webhook_endpoints")["data"]
+        assert [e["id"] for e in listed] == ["we_vedrunlab"]
+    finally:
+        stand_in.stop()
+    bad = subprocess.run(
+        [PYTHON, "-m", "stripe_standin"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": str(HERE),
+            "STRIPE_SECRET_KEY": KEY,
+            "STRIPE_WEBHOOK_ENDPOINT_ID": "we_../x",
+        },
+        check=False,
+    )
+    assert bad.returncode == 78 and "STRIPE_WEBHOOK_ENDPOINT_ID must look like we_" in bad.stderr

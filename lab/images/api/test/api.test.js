@@ -436,7 +436,11 @@ test('payments: an intent created through the Stripe stand-in, then paid by its 
   assert.equal(after.json.updated_at, paid.json.updated_at, 'the replay did not touch the row');
   const lines = apiLogLines().filter((l) => l.includes(`stripe webhook ${event.id} `));
   assert.equal(lines.filter((l) => / recorded$/.test(l)).length, 1, lines.join('\n'));
-  assert.equal(lines.filter((l) => /already recorded \(no change\)$/.test(l)).length, 1, lines.join('\n'));
+  assert.equal(
+    lines.filter((l) => /already processed \(event seen before, nothing changed\)$/.test(l)).length,
+    1,
+    lines.join('\n'),
+  );
 });
 
 test('payments: validation errors 400, unknown intent 404', async () => {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 import signal
 import sys
 from urllib.parse import urlsplit
@@ -52,6 +53,11 @@ def load_settings(env):
             raise ValueError(
                 f"STRIPE_WEBHOOK_URL must be an http(s) URL on loopback (lab network rule), got {url!r}"
             )
+    endpoint_id = env.get("STRIPE_WEBHOOK_ENDPOINT_ID", "").strip()
+    if endpoint_id and not re.fullmatch(r"we_[A-Za-z0-9_]{1,64}", endpoint_id):
+        raise ValueError(
+            f"STRIPE_WEBHOOK_ENDPOINT_ID must look like we_<letters and digits>, got {endpoint_id!r}"
+        )
     port = _number(env, "STRIPE_PORT", "12111", int)
     retries = _number(env, "STRIPE_WEBHOOK_RETRIES", "3", int)
     interval = _number(env, "STRIPE_WEBHOOK_RETRY_INTERVAL", "1")
@@ -71,6 +77,7 @@ def load_settings(env):
         retry_interval=max(0.0, interval),
         retry_max_interval=max(0.0, max_interval),
         clock_offset=float(clock_offset),
+        webhook_endpoint_id=endpoint_id,
     )
 
 

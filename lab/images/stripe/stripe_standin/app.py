@@ -101,6 +101,7 @@ class Settings:
     retry_interval: float
     retry_max_interval: float = 60.0
     clock_offset: float = 0.0
+    webhook_endpoint_id: str = ""  # the first endpoint's id ('' = a random one, as Stripe makes)
 
 
 class ApiError(Exception):
@@ -479,9 +480,10 @@ def create_app(cfg: Settings) -> Flask:
         description: str | None = None,
         metadata: dict | None = None,
         api_version: str | None = None,
+        we_id: str = "",
     ) -> tuple[dict, str]:
         """Create an endpoint and start its delivery worker (caller holds the lock)."""
-        we_id = "we_" + _rand(24)
+        we_id = we_id or "we_" + _rand(24)
         endpoint = {
             "id": we_id,
             "object": "webhook_endpoint",
@@ -721,7 +723,8 @@ def create_app(cfg: Settings) -> Flask:
     if cfg.webhook_url:
         with store.lock:
             first, _ = add_endpoint(
-                cfg.webhook_url, ["*"], livemode=key_livemode(cfg.secret_key), secret=cfg.webhook_secret
+                cfg.webhook_url, ["*"], livemode=key_livemode(cfg.secret_key), secret=cfg.webhook_secret,
+                we_id=cfg.webhook_endpoint_id,
             )
         log.info("webhook endpoint %s -> %s (from STRIPE_WEBHOOK_URL)", first["id"], cfg.webhook_url)
 

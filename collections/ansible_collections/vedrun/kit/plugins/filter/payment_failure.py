@@ -96,12 +96,14 @@ def _why(check):
 
 def _vault_key_usable(probe, s):
     """(usable, why not): the vault's key is accepted by Stripe and of the declared mode."""
-    vault = (probe.get("keys") or {}).get("vault") or {}
+    keys = probe.get("keys") or {}
+    vault = keys.get("vault") or {}
+    too = " too" if not (keys.get("running") or {}).get("ok") else ""
     if not s["key_fingerprint"] or not vault.get("set"):
         return False, "the vault has no Stripe key for this environment (vault_stripe_secret_key)"
     if not vault.get("ok"):
         return False, (
-            f"the vault's key is rejected too ({_why(vault)}): roll it in Stripe's Dashboard, put the "
+            f"the vault's key is rejected{too} ({_why(vault)}): roll it in Stripe's Dashboard, put the "
             "new key in the vault, run again (vedrun never rolls a key)"
         )
     if vault.get("mode") != s["mode"]:
@@ -247,7 +249,7 @@ def _endpoint(probe, s, plan):
     return ""
 
 
-def _events(probe, s, plan, endpoint):
+def _events(probe, s, plan, endpoint, api_missing=False):
     events = probe.get("events") or {}
     if events.get("error"):
         plan["notes"].append(f"the events since T could not be listed ({events['error']})")
@@ -296,11 +298,25 @@ def _events(probe, s, plan, endpoint):
             "the reconciliation report lists " + ", ".join(parts) + " (ids, amounts, times in the evidence): "
             "a person decides; vedrun never writes payments by hand",
         )
-    if resend and not endpoint:
+    if not plan["report"]["complete"]:
+        skipped = report.get("skipped_lookups") or []
+        plan["notes"].append(
+            "the reconciliation was cut short (a Stripe list reached payment_failure_max_items"
+            + (f", {len(skipped)} row(s) not looked up past payment_failure_max_lookups" if skipped else "")
+            + "): run again with a later payment_failure_since or higher bounds"
+        )
+    why_not = ""
+    if api_missing:
+        why_not = "the API's container is missing: nothing can record them"
+    elif resend and not endpoint and (probe.get("endpoints") or {}).get("error"):
+        why_not = "the webhook endpoints could not be listed to resend them to"
+    elif resend and not endpoint:
+        why_not = "there is no enabled endpoint to resend them to"
+    if why_not and resend:
         for fault in plan["faults"]:
             if fault["fault"] in ("events undelivered", "payments missing") and not plan["confirm"]:
                 fault["handoff"] = True
-                fault["detail"] += ": there is no enabled endpoint to resend them to"
+                fault["detail"] += ": " + why_not
         return
     plan["fixes"]["resend"] = [{k: e.get(k) for k in ("id", "type", "created", "intent")} for e in resend]
     plan["fixes"]["endpoint"] = endpoint
@@ -353,14 +369,18 @@ def payment_failure_plan(probe, settings):
             "complete": True,
         },
     }
-    if probe.get("stripe_error"):
-        _fault(plan, "stripe unreachable", True, f"Stripe could not be asked: {probe['stripe_error']}")
-    if _api(probe, plan):
+    keys = probe.get("keys") or {}
+    checked = [k for k in (keys.get("running") or {}, keys.get("vault") or {}) if k.get("set")]
+    if checked and all(k.get("status") is None and not k.get("ok") for k in checked):
+        # no answer at all (a rejected key is a key fault, said below in Stripe's words)
+        _fault(plan, "stripe unreachable", True, f"Stripe did not answer: {_why(checked[0])}")
+    api_there = _api(probe, plan)
+    if api_there:
         _key(probe, s, plan)
         _secret(probe, s, plan)
         _deploy(probe, plan)
     endpoint = _endpoint(probe, s, plan)
-    _events(probe, s, plan, endpoint)
+    _events(probe, s, plan, endpoint, api_missing=not api_there)
     fixes = plan["fixes"]
     plan["steps"] = {
         "env": bool(fixes["env"]["key"] or fixes["env"]["webhook_secret"]),

@@ -22,8 +22,9 @@ description:
     reconciliation of every PaymentIntent since T with the payments table, both ways (rows since T
     whose intent Stripe does not list are looked up one by one).
   - >-
-    T is C(since) when given, else the newest restore on record in C(restores) (the database
-    runbook's restore point) within Stripe's 30 days of events, else now minus C(window_seconds).
+    T is C(since) when given, else the earliest recovery point of the restores on record in
+    C(restores) (the database runbook's) within Stripe's 30 days of events, else now minus
+    C(window_seconds).
 options:
   stripe_api_base: {description: Stripe's API as the API calls it., type: str, required: true}
   api_container: {description: The API's container., type: str, required: true}
@@ -43,7 +44,10 @@ options:
     type: str
     default: ""
     no_log: true
-  since: {description: T as Unix time; 0 finds it (see above)., type: int, default: 0}
+  since:
+    description: T as Unix time or ISO 8601 (2026-12-01T09:30:00Z); '' or 0 finds it (see above).
+    type: str
+    default: ""
   window_seconds:
     description: How far back T is without a given one or a restore on record.
     type: int
@@ -125,6 +129,7 @@ from ansible_collections.vedrun.kit.plugins.module_utils import (
 
 HANDLED = sorted(reconcile.HANDLED)
 EVENT_DAYS = 30
+LOG_LINES = 20000
 INTENT_ID = re.compile(r"pi_[A-Za-z0-9_]{1,200}")
 ROWS_SQL = """
 SELECT coalesce(json_agg(json_build_object('intent_id', intent_id, 'amount', amount, 'currency', currency,
@@ -189,7 +194,8 @@ def deploy_state(params, nonce):
 
 
 def find_since(params, now):
-    """T: given, else the newest restore on record within Stripe's 30 days, else the window."""
+    """T: given, else the earliest recovery point of the restores on record within Stripe's 30
+    days (every restore's lost writes are covered, not only the last one's), else the window."""
     oldest = int(now) - EVENT_DAYS * 86400 + 3600
     if params["since"] > 0:
         at = max(params["since"], oldest)
@@ -200,8 +206,8 @@ def find_since(params, now):
             "restore": None,
             "clamped": at != params["since"],
         }
-    restore = newest_restore(params["restores"])
-    if restore and restore["at"] >= oldest:
+    restore = earliest_restore(params["restores"], oldest)
+    if restore:
         return {
             "at": restore["at"],
             "iso": reconcile.iso(restore["at"]),
@@ -219,9 +225,9 @@ def find_since(params, now):
     }
 
 
-def newest_restore(path):
-    """The newest restore in the record ({recovery_point, restored_at, backup, database}), with
-    its recovery point as Unix time; None without a readable record."""
+def earliest_restore(path, oldest):
+    """The restore on record with the earliest recovery point not older than `oldest` (Unix time):
+    {at, recovery_point, restored_at, backup, database}; None without one or a readable record."""
     if not path:
         return None
     try:
@@ -232,7 +238,7 @@ def newest_restore(path):
     best = None
     for entry in record if isinstance(record, list) else []:
         at = _unix(entry.get("recovery_point")) if isinstance(entry, dict) else None
-        if at is not None and (best is None or at > best["at"]):
+        if at is not None and at >= oldest and (best is None or at < best["at"]):
             best = {
                 "at": at,
                 **{k: entry.get(k) for k in ("recovery_point", "restored_at", "backup", "database")},
@@ -251,8 +257,10 @@ def _unix(text):
 
 
 def signature_failures(params, since):
+    # the newest LOG_LINES lines since T: a busy API's day of logs is not read whole
     rc, out, err = docker_cli.run(
-        ["logs", "--since", str(int(since)), "--", params["api_container"]], timeout=30
+        ["logs", "--since", str(int(since)), "--tail", str(LOG_LINES), "--", params["api_container"]],
+        timeout=30,
     )
     if rc != 0:
         return {"failures": 0, "first": "", "last": "", "error": err.strip()[:300]}
@@ -424,7 +432,7 @@ def main():
             "deploy_history": {"type": "path", "required": True},
             "vault_key": {"type": "str", "default": "", "no_log": True},
             "nonce": {"type": "str", "default": "", "no_log": True},
-            "since": {"type": "int", "default": 0},
+            "since": {"type": "str", "default": ""},
             "window_seconds": {"type": "int", "default": 86400},
             "restores": {"type": "str", "default": ""},
             "postgres_container": {"type": "str", "required": True},
@@ -441,6 +449,13 @@ def main():
     )
     params = dict(module.params)
     params["stripe_api_base"] = params["stripe_api_base"].rstrip("/")
+    given = (params["since"] or "").strip()
+    params["since"] = int(given) if given.isdigit() else _unix(given) if given else 0
+    if params["since"] is None:
+        module.fail_json(
+            msg=f"since is {given!r}: give T as Unix time or ISO 8601, e.g. "
+            "2026-12-01T09:30:00Z (-e payment_failure_since=...)"
+        )
     nonce = params["nonce"] or secrets.token_hex(16)
     started, attempts = time.monotonic(), 0
     while True:

@@ -21,8 +21,8 @@ description:
     on the first error, compares every table's rows with the manifest, and only then swaps it for
     the live database. The live database is never dropped; it is kept under a dated name.
     Refused unless I(confirm=true). Each restore is recorded in C(restores.json) in I(dir) (the
-    newest 50: when, which backup, its recovery point): writes after a recovery point are lost
-    from the database, and the payment runbook reconciles with Stripe from there.
+    newest 50, each with its time, backup and recovery point). Writes after a recovery point are
+    lost from the database, and the payment runbook reconciles with Stripe from there.
 options:
   action:
     {description: backup, list or restore., type: str, choices: [backup, list, restore], default: backup}

@@ -20,7 +20,13 @@ description:
     Ids that are not Stripe ids (evt_..., we_...) are refused before anything is sent.
 options:
   stripe_api_base: {description: Stripe's API., type: str, required: true}
-  key: {description: The key to act with (the vault's)., type: str, required: true, no_log: true}
+  key:
+    description: The key to act with (the vault's); '' takes the API's own from its container, on the host.
+    type: str
+    default: ""
+    no_log: true
+  api_container: {description: The API's container (for its key when C(key) is '')., type: str, default: ""}
+  key_env: {description: The API's variable of the key., type: str, default: STRIPE_SECRET_KEY}
   endpoint: {description: The endpoint the events are resent to., type: str, default: ""}
   enable_endpoint: {description: The endpoint to re-enable ('' for none)., type: str, default: ""}
   resend: {description: Event ids, oldest first., type: list, elements: str, default: []}
@@ -42,17 +48,35 @@ failed_resends: {description: How many resends Stripe refused., type: int, retur
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.vedrun.kit.plugins.module_utils import stripe_api
+from ansible_collections.vedrun.kit.plugins.module_utils import docker_cli, stripe_api
 
 EVENT = re.compile(r"evt_[A-Za-z0-9_]{1,200}")
 ENDPOINT = re.compile(r"we_[A-Za-z0-9_]{1,200}")
+
+
+def running_key(module):
+    """The API's own key, read from its container on the host (the vault has none): never returned."""
+    p = module.params
+    if not p["api_container"]:
+        module.fail_json(msg="no key given and no API container to take its key from; nothing was sent")
+    try:
+        container = docker_cli.inspect(p["api_container"]) or {}
+    except docker_cli.DockerError as exc:
+        module.fail_json(msg=str(exc))
+    for item in (container.get("Config") or {}).get("Env") or []:
+        name, _, value = item.partition("=")
+        if name == p["key_env"] and value.strip():
+            return value.strip()
+    module.fail_json(msg=f"no key given and {p['api_container']} has no {p['key_env']}; nothing was sent")
 
 
 def main():
     module = AnsibleModule(
         argument_spec={
             "stripe_api_base": {"type": "str", "required": True},
-            "key": {"type": "str", "required": True, "no_log": True},
+            "key": {"type": "str", "default": "", "no_log": True},
+            "api_container": {"type": "str", "default": ""},
+            "key_env": {"type": "str", "default": "STRIPE_SECRET_KEY", "no_log": False},
             "endpoint": {"type": "str", "default": ""},
             "enable_endpoint": {"type": "str", "default": ""},
             "resend": {"type": "list", "elements": "str", "default": []},
@@ -67,7 +91,8 @@ def main():
         module.fail_json(msg=f"not Stripe ids: {', '.join(map(repr, bad[:5]))}; nothing was sent")
     if p["resend"] and not p["endpoint"]:
         module.fail_json(msg="events to resend but no endpoint to resend them to; nothing was sent")
-    client = stripe_api.Stripe(p["stripe_api_base"], p["key"], p["timeout"])
+    key = p["key"].strip() or running_key(module)
+    client = stripe_api.Stripe(p["stripe_api_base"], key, p["timeout"])
     enabled = False
     if p["enable_endpoint"]:
         try:
