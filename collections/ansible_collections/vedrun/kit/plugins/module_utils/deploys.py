@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 
-from ansible_collections.vedrun.kit.plugins.module_utils import docker_cli
+from ansible_collections.vedrun.kit.plugins.module_utils import docker_cli, env_file
 from ansible_collections.vedrun.kit.plugins.module_utils.docker_cli import HIDDEN
 
 
@@ -51,3 +51,35 @@ def history(path):
             rc, _out, _err = docker_cli.run(["volume", "inspect", "--", mount["source"]])
             volumes[mount["source"]] = rc == 0
     return {"path": path, "entries": entries, "problem": problem, "volumes": volumes}
+
+
+def env_of(container):
+    """A container's environment as Docker inspect shows it, as a dict (kept in memory only)."""
+    env = {}
+    for item in ((container or {}).get("Config") or {}).get("Env") or []:
+        key, _, value = item.partition("=")
+        env[key] = value
+    return env
+
+
+def newest_env(path, view):
+    """The newest deploy and what `view(env)` makes of its env file on the host (never the env
+    itself): {path, entries, problem, newest {index, image, reason, deployed_at, env_file}, env}."""
+    entries, problem = read(path)
+    out = {"path": path, "entries": len(entries), "problem": problem, "newest": None, "env": None}
+    if not entries:
+        return out
+    newest = entries[-1]
+    env_path = (newest.get("spec") or {}).get("env_file") or ""
+    out["newest"] = {"index": newest.get("index", len(entries) - 1), "image": newest.get("image", ""),
+                     "reason": newest.get("reason", ""), "deployed_at": newest.get("deployed_at", ""),
+                     "env_file": env_path}
+    if not env_path:
+        out["problem"] = "the newest deploy has no env file (its environment is not on this host)"
+        return out
+    try:
+        out["env"] = view(env_file.read(env_path))
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", exc)
+        out["problem"] = f"cannot read the newest deploy's env file {env_path}: {why}"
+    return out

@@ -225,14 +225,6 @@ def preflight(params, origin, expect):
             "problems": problems, "ok": not problems}
 
 
-def _env_of(container):
-    env = {}
-    for item in ((container or {}).get("Config") or {}).get("Env") or []:
-        key, _, value = item.partition("=")
-        env[key] = value
-    return env
-
-
 def settings(env, params, nonce):
     """What the API runs with, without a secret: the signing secret set and its fingerprint, the
     allowed origins as a list (None when the variable is not set at all)."""
@@ -249,7 +241,7 @@ def api_state(params, nonce):
     summary = docker_cli.summary(inspected)
     state = {k: summary[k] for k in ("exists", "id", "image", "status", "running", "restarting",
                                      "started_at", "restart_count")}
-    env = settings(_env_of(inspected), params, nonce) if inspected else None
+    env = settings(deploys.env_of(inspected), params, nonce) if inspected else None
     health = request(params["api_url"] + params["health_path"], params["timeout"])
     failed, redis_error = [], ""
     try:
@@ -264,30 +256,13 @@ def api_state(params, nonce):
 
 
 def deploy_state(params, nonce):
-    entries, problem = deploys.read(params["deploy_history"])
-    out = {"path": params["deploy_history"], "entries": len(entries), "problem": problem, "newest": None,
-           "env": None}
-    if not entries:
-        return out
-    newest = entries[-1]
-    path = (newest.get("spec") or {}).get("env_file") or ""
-    out["newest"] = {"index": newest.get("index", len(entries) - 1), "image": newest.get("image", ""),
-                     "reason": newest.get("reason", ""), "deployed_at": newest.get("deployed_at", ""),
-                     "env_file": path}
-    if not path:
-        out["problem"] = "the newest deploy has no env file (its environment is not on this host)"
-        return out
-    try:
-        out["env"] = settings(env_file.read(path), params, nonce)
-    except (OSError, UnicodeDecodeError) as exc:
-        out["problem"] = f"cannot read the newest deploy's env file {path}: {getattr(exc, 'strerror', exc)}"
-    return out
+    return deploys.newest_env(params["deploy_history"], lambda env: settings(env, params, nonce))
 
 
 def redis_password(params):
     if not params["redis_password_env"]:
         return ""
-    return _env_of(docker_cli.inspect(params["redis_container"])).get(params["redis_password_env"], "")
+    return deploys.env_of(docker_cli.inspect(params["redis_container"])).get(params["redis_password_env"], "")
 
 
 def redis_state(params):

@@ -139,14 +139,6 @@ FROM payments WHERE created_at >= to_timestamp(:since) - interval '1 hour';
 """
 
 
-def _env_of(container):
-    env = {}
-    for item in ((container or {}).get("Config") or {}).get("Env") or []:
-        key, _, value = item.partition("=")
-        env[key] = value
-    return env
-
-
 def settings(env, params, nonce):
     """The key and the webhook secret an environment holds, as fingerprints and kinds only."""
     key = (env.get(params["key_env"]) or "").strip()
@@ -164,33 +156,7 @@ def settings(env, params, nonce):
 
 
 def deploy_state(params, nonce):
-    entries, problem = deploys.read(params["deploy_history"])
-    out = {
-        "path": params["deploy_history"],
-        "entries": len(entries),
-        "problem": problem,
-        "newest": None,
-        "env": None,
-    }
-    if not entries:
-        return out
-    newest = entries[-1]
-    path = (newest.get("spec") or {}).get("env_file") or ""
-    out["newest"] = {
-        "index": newest.get("index", len(entries) - 1),
-        "image": newest.get("image", ""),
-        "reason": newest.get("reason", ""),
-        "deployed_at": newest.get("deployed_at", ""),
-        "env_file": path,
-    }
-    if not path:
-        out["problem"] = "the newest deploy has no env file (its environment is not on this host)"
-        return out
-    try:
-        out["env"] = settings(env_file.read(path), params, nonce)
-    except (OSError, UnicodeDecodeError) as exc:
-        out["problem"] = f"cannot read the newest deploy's env file {path}: {getattr(exc, 'strerror', exc)}"
-    return out
+    return deploys.newest_env(params["deploy_history"], lambda env: settings(env, params, nonce))
 
 
 def find_since(params, now):
@@ -369,7 +335,7 @@ def probe(params, nonce):
     since = find_since(params, time.time())
     inspected = docker_cli.inspect(params["api_container"])
     summary = docker_cli.summary(inspected)
-    env = _env_of(inspected) if inspected else {}
+    env = deploys.env_of(inspected) if inspected else {}
     running_key = (env.get(params["key_env"]) or "").strip()
     keys = {
         "running": stripe_api.check_key(params["stripe_api_base"], running_key, params["timeout"]),
