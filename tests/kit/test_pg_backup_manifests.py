@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
 
 from ansible_collections.vedrun.kit.plugins.modules import pg_backup
 
@@ -119,3 +120,29 @@ def test_each_restore_is_recorded_newest_last_and_the_record_stays_bounded(tmp_p
     )
     assert oct((tmp_path / "restores.json").stat().st_mode & 0o777) == "0o600"
     assert pg_backup.read_manifests(str(tmp_path), DB) == ([], [])  # the record is no backup of the database
+
+
+def _feed(argv: list[str], size: int = 4 << 20) -> tuple[int, bool]:
+    """Write `size` bytes to argv's stdin as `docker exec -i` would; (exit status, all written)."""
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    written = True
+    try:
+        proc.stdin.write(b"x" * size)
+        proc.stdin.close()
+    except BrokenPipeError:
+        written = False
+    return proc.wait(timeout=30), written
+
+
+def test_a_program_that_reads_part_of_its_input_still_has_it_all_read_and_keeps_its_status():
+    """pg_restore --list reads a dump's table of contents only. Under `docker exec -i` the daemon
+    then closes a socket with unread input and the CLI fails with "connection reset by peer" (seen
+    in CI) instead of pg_restore's own status: the program runs drained."""
+    reads_a_little = ["sh", "-c", "head -c 10 >/dev/null; exit 3"]
+    assert _feed(reads_a_little) == (3, False)  # the failure the drain prevents: input left unread
+    assert _feed(pg_backup.drained(reads_a_little)) == (3, True)
+    assert _feed(pg_backup.drained(["true"])) == (0, True)
+    # the argv is data to sh: a hostile argument is never run
+    assert _feed(pg_backup.drained(["echo", "; exit 9"])) == (0, True)
+    argv = pg_backup.Postgres("db", "postgres")._exec("pg_restore", "--list", interactive=True)
+    assert argv[:4] == ["docker", "exec", "-i", "db"] and argv[-2:] == ["pg_restore", "--list"]

@@ -90,6 +90,21 @@ def tail(text: str | bytes, lines: int = 8) -> str:
     return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
 
 
+# `docker exec -i` with a file on stdin: when the program ends before it has read all of it
+# (pg_restore --list reads the table of contents only; psql stops at the first error), the daemon
+# closes a socket that still holds unread input, and the Docker CLI fails with "read unix
+# @->/var/run/docker.sock: read: connection reset by peer" instead of the program's own exit
+# status and message (moby/moby#35723; seen once in CI on a pg_restore). The program runs under
+# sh, which then reads the rest of the input and exits with the program's status. The program's
+# argv is passed to sh as arguments, never templated into the script.
+DRAIN = 'status=0; "$@" || status=$?; cat >/dev/null; exit "$status"'
+
+
+def drained(argv) -> list[str]:
+    """argv run so that its stdin is read to the end whatever it reads itself, with its exit status."""
+    return ["sh", "-c", DRAIN, "vedrun-drain", *argv]
+
+
 class Postgres:
     """psql, pg_dump and pg_restore of one container, through the Docker CLI."""
 
@@ -98,7 +113,9 @@ class Postgres:
         self.user = user
 
     def _exec(self, *argv: str, interactive: bool = False) -> list[str]:
-        return ["docker", "exec", *(["-i"] if interactive else []), self.container, *argv]
+        if interactive:
+            return ["docker", "exec", "-i", self.container, *drained(argv)]
+        return ["docker", "exec", self.container, *argv]
 
     def psql(self, database: str, sql: str, variables: dict | None = None, timeout: int = 120) -> str:
         """Run a script (psql variables allowed: :'v' and :"v") and return its unaligned output."""
@@ -113,8 +130,9 @@ class Postgres:
 
     def snapshot_session(self, database: str) -> subprocess.Popen:
         return subprocess.Popen(
-            self._exec("psql", "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-U", self.user, "-d", database,
-                       interactive=True),
+            # a live session, not a file fed in: not drained, so that psql's exit ends its output
+            ["docker", "exec", "-i", self.container,
+             "psql", "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-U", self.user, "-d", database],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def run_to_file(self, argv: list[str], path: str, timeout: int) -> None:
