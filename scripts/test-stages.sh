@@ -11,8 +11,9 @@ started=$(date +%s)
 
 # A stage "a+b+c" runs its parts at once: all but the last in the background (their output kept in
 # .cache/stage-<part>.log and printed when the group ends), the last in the foreground. The parts
-# must not share a resource: lint and the Docker-free tests run beside the lab's tests, which
-# leave the machine's second core mostly idle.
+# must not share a resource: the checks that need no lab (lint, the Docker-free tests, the API
+# image's own containers on ports of their own) run beside the drills, which leave the machine's
+# second core mostly idle.
 run_stage() {
   local stage=$1 rc=0 part pids=() parts=() t0
   IFS=+ read -r -a parts <<< "$stage"
