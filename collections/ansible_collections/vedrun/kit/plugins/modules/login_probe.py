@@ -102,6 +102,7 @@ from ansible_collections.vedrun.kit.plugins.module_utils import (
     env_file,
     http_probe,
     login_verdict,
+    polling,
     resp,
 )
 
@@ -336,21 +337,15 @@ def main():
     params = dict(module.params)
     params["api_url"] = params["api_url"].rstrip("/")
     nonce = params["nonce"] or secrets.token_hex(16)
-    started = time.monotonic()
-    attempts = 0
-    while True:
-        attempts += 1
-        try:
-            result = probe(params, nonce)
-        except docker_cli.DockerError as exc:
-            module.fail_json(msg=str(exc))
-        left = login_verdict.problems(result, params["expect_fingerprint"], params["expect_origins"])
-        waited = time.monotonic() - started
-        if not left or waited + 1 > params["wait_seconds"]:
-            break
-        time.sleep(1)
-    module.exit_json(changed=False, problems=left, attempts=attempts, waited=round(waited, 1),
-                     **result)
+    def problems(answer):
+        return login_verdict.problems(answer, params["expect_fingerprint"], params["expect_origins"])
+
+    try:
+        result, attempts, waited = polling.until_settled(
+            lambda: probe(params, nonce), lambda answer: not problems(answer), params["wait_seconds"])
+    except docker_cli.DockerError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=False, problems=problems(result), attempts=attempts, waited=waited, **result)
 
 
 def probe(params, nonce):

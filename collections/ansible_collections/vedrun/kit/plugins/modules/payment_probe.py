@@ -122,6 +122,7 @@ from ansible_collections.vedrun.kit.plugins.module_utils import (
     deploys,
     docker_cli,
     env_file,
+    polling,
     postgres,
     reconcile,
     stripe_api,
@@ -423,18 +424,13 @@ def main():
             "2026-12-01T09:30:00Z (-e payment_failure_since=...)"
         )
     nonce = params["nonce"] or secrets.token_hex(16)
-    started, attempts = time.monotonic(), 0
-    while True:
-        attempts += 1
-        try:
-            result = probe(params, nonce)
-        except docker_cli.DockerError as exc:
-            module.fail_json(msg=str(exc))
-        waited = time.monotonic() - started
-        if settled(result, set(params["except_intents"])) or waited + 2 > params["wait_seconds"]:
-            break
-        time.sleep(2)
-    module.exit_json(changed=False, attempts=attempts, waited=round(waited, 1), **result)
+    expected = set(params["except_intents"])
+    try:
+        result, attempts, waited = polling.until_settled(
+            lambda: probe(params, nonce), lambda answer: settled(answer, expected), params["wait_seconds"], 2)
+    except docker_cli.DockerError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=False, attempts=attempts, waited=waited, **result)
 
 
 if __name__ == "__main__":

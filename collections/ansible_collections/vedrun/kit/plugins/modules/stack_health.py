@@ -64,7 +64,7 @@ waited: {description: Seconds spent waiting for the checks to pass., type: float
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.vedrun.kit.plugins.module_utils import docker_cli, http_probe, wire_probe
+from ansible_collections.vedrun.kit.plugins.module_utils import docker_cli, http_probe, polling, wire_probe
 
 
 def http(url, timeout, expect=(200,)):
@@ -153,13 +153,10 @@ def main():
         "wait_seconds": {"type": "float", "default": 0},
     }, supports_check_mode=True)
     params = module.params
-    started = time.monotonic()
-    checks = run_checks(params)
-    while any(not check["ok"] for check in checks.values()) and not module.check_mode \
-            and time.monotonic() - started + 1 <= params["wait_seconds"]:
-        time.sleep(1)
-        checks = run_checks(params)
-    module.exit_json(changed=False, checks=checks, waited=round(time.monotonic() - started, 2),
+    checks, _attempts, waited = polling.until_settled(
+        lambda: run_checks(params), lambda answer: all(check["ok"] for check in answer.values()),
+        0 if module.check_mode else params["wait_seconds"])
+    module.exit_json(changed=False, checks=checks, waited=waited,
                      failed_checks=[name for name, check in checks.items() if not check["ok"]])
 
 

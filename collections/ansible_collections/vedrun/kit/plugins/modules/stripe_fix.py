@@ -48,7 +48,7 @@ failed_resends: {description: How many resends Stripe refused., type: int, retur
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.vedrun.kit.plugins.module_utils import docker_cli, stripe_api
+from ansible_collections.vedrun.kit.plugins.module_utils import deploys, docker_cli, stripe_api
 
 EVENT = re.compile(r"evt_[A-Za-z0-9_]{1,200}")
 ENDPOINT = re.compile(r"we_[A-Za-z0-9_]{1,200}")
@@ -63,10 +63,9 @@ def running_key(module):
         container = docker_cli.inspect(p["api_container"]) or {}
     except docker_cli.DockerError as exc:
         module.fail_json(msg=str(exc))
-    for item in (container.get("Config") or {}).get("Env") or []:
-        name, _, value = item.partition("=")
-        if name == p["key_env"] and value.strip():
-            return value.strip()
+    value = deploys.env_of(container).get(p["key_env"], "").strip()
+    if value:
+        return value
     module.fail_json(msg=f"no key given and {p['api_container']} has no {p['key_env']}; nothing was sent")
 
 
