@@ -314,6 +314,11 @@ def test_what_no_resend_can_bring_back_and_orphan_rows_are_reported_never_writte
     )
     plan = payment_failure_plan(probe, SETTINGS)
     assert "payments unreconciled" in handed(plan)
+    # the incident record itself names them, with amount and time (the hand-off's detail)
+    said = next(f["detail"] for f in plan["handoffs"] if f["fault"] == "payments unreconciled")
+    two, nine = plan["report"]["unexplained"][0], plan["report"]["orphans"][0]
+    assert f"pi_2 {two['amount']} {two['currency']} {two['created']} (no row for this intent)" in said
+    assert f"pi_9 {nine['amount']} {nine['currency']}" in said and "No such" in said
     assert [e["intent"] for e in plan["report"]["unexplained"]] == ["pi_2"]
     assert [e["intent"] for e in plan["report"]["orphans"]] == ["pi_9"]
     assert [e["id"] for e in plan["fixes"]["resend"]] == ["evt_1"]
@@ -420,6 +425,16 @@ def test_nothing_is_resent_to_an_api_that_is_not_there():
     plan = payment_failure_plan(probe, SETTINGS)
     assert {"api missing", "events undelivered"} <= set(handed(plan)) and not plan["steps"]["act"]
     assert "nothing can record them" in json.dumps(plan["handoffs"])
+
+
+def test_the_incident_names_a_bounded_number_of_rows_and_says_how_many_more():
+    probe = healthy()
+    probe["reconcile"] = reconcile.reconcile([intent(n) for n in range(1, 10)], [])
+    plan = payment_failure_plan(probe, SETTINGS)
+    said = next(f["detail"] for f in plan["handoffs"] if f["fault"] == "payments unreconciled")
+    more = len(plan["report"]["unexplained"]) - 5
+    assert more > 0 and said.count("(no row for this intent)") == 5
+    assert f"and {more} more (all in reconciliation.json)" in said
 
 
 def test_a_reconciliation_cut_short_is_said():

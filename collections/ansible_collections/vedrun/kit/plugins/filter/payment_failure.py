@@ -295,8 +295,9 @@ def _events(probe, s, plan, endpoint, api_missing=False):
             plan,
             "payments unreconciled",
             True,
-            "the reconciliation report lists " + ", ".join(parts) + " (ids, amounts, times in the evidence): "
-            "a person decides; vedrun never writes payments by hand",
+            "the reconciliation report lists " + ", ".join(parts) + ": "
+            + _listed(plan["report"]["unexplained"] + report.get("differs", []) + report.get("orphans", []))
+            + "; a person decides; vedrun never writes payments by hand",
         )
     if not plan["report"]["complete"]:
         skipped = report.get("skipped_lookups") or []
@@ -320,6 +321,21 @@ def _events(probe, s, plan, endpoint, api_missing=False):
         return
     plan["fixes"]["resend"] = [{k: e.get(k) for k in ("id", "type", "created", "intent")} for e in resend]
     plan["fixes"]["endpoint"] = endpoint
+
+
+# rows named in the incident itself; the evidence's reconciliation.json has them all
+LISTED_ROWS = 5
+
+
+def _listed(entries):
+    """'pi_1 4900 usd 2026-12-03T08:53:24Z (no row for this intent), ...' for the incident record."""
+    said = [
+        f"{e.get('intent')} {e.get('amount')} {e.get('currency')} "
+        f"{e.get('created') or '(no time)'} ({e.get('why')})"
+        for e in entries[:LISTED_ROWS]
+    ]
+    more = len(entries) - LISTED_ROWS
+    return ", ".join(said) + (f" and {more} more" if more > 0 else "") + " (all in reconciliation.json)"
 
 
 def _api(probe, plan):
