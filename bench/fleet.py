@@ -82,6 +82,26 @@ def measure(env: dict, project: Path, inventory: Path) -> tuple[float, float, fl
     return wall, cpu, lab_cpu() - lab_before, json.loads(out.stdout)
 
 
+def bench_env(work: Path) -> dict:
+    """The environment of the measured runs: their own VEDRUN_HOME, the lab of this checkout."""
+    env = {**os.environ, "VEDRUN_HOME": str(work / "home"), "VEDRUN_LAB_DIR": str(REPO / ".lab"),
+           "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("VEDRUN_PROJECT", None)
+    return env
+
+
+def cells(measured: tuple, hosts: int, one: float) -> str:
+    """A table row's measured cells: wall, range, x 1 host, CPU, CPU and lab CPU per host, false."""
+    median, low, high, cpu, lab, false = measured
+    return (f"{median:.1f} s | {low:.1f} - {high:.1f} s | {median / one:.1f} | {cpu:.1f} s | "
+            f"{cpu / hosts:.2f} s | {lab / hosts:.2f} s | {false} |")
+
+
+def measured_on() -> str:
+    return (f"- Measured: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()}: "
+            f"{os.cpu_count()} cores, the lab's VPS on loopback over SSH")
+
+
 def checkout_before(work: Path) -> Path:
     """A worktree of BEFORE (its vedrun runs from there, with this venv's packages)."""
     tree = work / "before"
@@ -109,9 +129,7 @@ def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 50
     work = Path(tempfile.mkdtemp(prefix="vedrun-bench-fleet-"))
     # both vedruns reach the one lab, whose keys are in this checkout's .lab
-    env = {**os.environ, "VEDRUN_HOME": str(work / "home"), "VEDRUN_LAB_DIR": str(REPO / ".lab"),
-           "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("VEDRUN_PROJECT", None)
+    env = bench_env(work)
     sys.path.insert(0, str(REPO))
     from vedrun.runner import choose_forks
 
@@ -122,11 +140,9 @@ def main() -> None:
             (work / project.name).mkdir(exist_ok=True)
             one = None
             for hosts in (1, count):
-                median, low, high, cpu, lab, false = bench(env, project, work, hosts)
-                one = one or median
-                rows.append(f"| {label} | {hosts} | {forks(hosts)} | {median:.1f} s | "
-                            f"{low:.1f} - {high:.1f} s | {median / one:.1f} | {cpu:.1f} s | "
-                            f"{cpu / hosts:.2f} s | {lab / hosts:.2f} s | {false} |")
+                measured = bench(env, project, work, hosts)
+                one = one or measured[0]
+                rows.append(f"| {label} | {hosts} | {forks(hosts)} | {cells(measured, hosts, one)}")
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=REPO, check=False,
                        capture_output=True)
@@ -142,8 +158,7 @@ def main() -> None:
         "on a real fleet is spread over the hosts but here shares the controller's cores. Goal: at",
         "most 3 times the 1-host time, and no false failure (the lab is healthy).",
         "",
-        f"- Measured: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()}: "
-        f"{os.cpu_count()} cores, the lab's VPS on loopback over SSH",
+        measured_on(),
         "",
         "| vedrun | hosts | forks | median wall | min - max | x 1 host | controller CPU | CPU per host "
         "| lab CPU per host | false failures |",

@@ -9,12 +9,9 @@ script needs it in the venv: `.venv/bin/pip install mitogen` (0.3.54 measured, w
 
 from __future__ import annotations
 
-import os
-import platform
 import shutil
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -44,9 +41,7 @@ def mitogen_project(work: Path) -> tuple[Path, str]:
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 50
     work = Path(tempfile.mkdtemp(prefix="vedrun-bench-mitogen-"))
-    env = {**os.environ, "VEDRUN_HOME": str(work / "home"), "VEDRUN_LAB_DIR": str(REPO / ".lab"),
-           "PATH": f"{fleet.BIN}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("VEDRUN_PROJECT", None)
+    env = fleet.bench_env(work)
     project, strategies = mitogen_project(work)
     rows = []
     for label, where, extra in (("free", REPO, {}),
@@ -54,11 +49,9 @@ def main() -> None:
         (work / where.name).mkdir(exist_ok=True)
         one = None
         for hosts in (1, count):
-            median, low, high, cpu, lab, false = fleet.bench({**env, **extra}, where, work, hosts)
-            one = one or median
-            rows.append(f"| {label} | {hosts} | {median:.1f} s | {low:.1f} - {high:.1f} s | "
-                        f"{median / one:.1f} | {cpu:.1f} s | {cpu / hosts:.2f} s | {lab / hosts:.2f} s | "
-                        f"{false} |")
+            measured = fleet.bench({**env, **extra}, where, work, hosts)
+            one = one or measured[0]
+            rows.append(f"| {label} | {hosts} | {fleet.cells(measured, hosts, one)}")
     lines = [
         f"## `vedrun health` over a fleet with Mitogen: {count} names for the lab VPS",
         "",
@@ -66,8 +59,7 @@ def main() -> None:
         "a dependency), the measure of `bench/fleet.py` with the health playbook's strategy",
         f"`free` and, on a copy of the project, `mitogen_free`; {fleet.RUNS} runs each.",
         "",
-        f"- Measured: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()}: "
-        f"{os.cpu_count()} cores, the lab's VPS on loopback over SSH",
+        fleet.measured_on(),
         "",
         "| strategy | hosts | median wall | min - max | x 1 host | controller CPU | CPU per host "
         "| lab CPU per host | false failures |",

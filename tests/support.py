@@ -21,3 +21,20 @@ def read_everything(*roots: Path) -> str:
                 chunks.append(path.read_bytes().decode("utf-8", "replace"))
     return "\n".join(chunks)
 
+
+
+def assert_untouched_and_silent(run) -> dict:
+    """A `vedrun RUNBOOK --json` run on a healthy lab: it found no fault, changed nothing on the
+    VPS, and no secret of the lab is in what it said (terminal, the run's stdout artifact)."""
+    import json
+
+    from secret_forms import read_secrets
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    report = json.loads(run.stdout)
+    assert report["outcome"] == "no fault found", report
+    assert report["run"]["host_stats"]["lab-vps"]["changed"] == 0, report["run"]["host_stats"]
+    text = (Path(report["artifacts_dir"]) / "stdout").read_text() + run.stdout + run.stderr
+    for name, value in read_secrets(LAB / "secrets").items():
+        assert value not in text, f"the lab's {name} is in what the run said"
+    return report

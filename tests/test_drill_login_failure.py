@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from secret_forms import read_secrets
-from support import LAB, REPO, VENV_BIN
+from support import REPO, VENV_BIN, assert_untouched_and_silent
 
 pytestmark = pytest.mark.lab
 RUNBOOK = "p1-login-failure"
@@ -49,13 +48,7 @@ def login_lab(lab):
 
 def test_a_healthy_lab_is_left_untouched_and_no_secret_is_in_what_the_run_says(login_lab):
     run = vedrun(login_lab)
-    assert run.returncode == 0, run.stdout + run.stderr
-    report = json.loads(run.stdout)
-    assert report["outcome"] == "no fault found", report
-    assert report["run"]["host_stats"]["lab-vps"]["changed"] == 0, report["run"]["host_stats"]
-    text = (Path(report["artifacts_dir"]) / "stdout").read_text() + run.stdout + run.stderr
-    for name, value in read_secrets(LAB / "secrets").items():
-        assert value not in text, f"the lab's {name} is in what the run said"
+    assert_untouched_and_silent(run)
 
 
 def test_check_mode_says_what_it_would_do_and_the_same_command_then_fixes_it(login_lab):

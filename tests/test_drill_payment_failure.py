@@ -17,8 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from secret_forms import read_secrets
-from support import LAB, REPO, VENV_BIN
+from support import LAB, REPO, VENV_BIN, assert_untouched_and_silent
 
 pytestmark = pytest.mark.lab
 RUNBOOK = "p1-payment-failure"
@@ -83,13 +82,7 @@ def pay_lab(lab):
 
 def test_a_healthy_lab_is_left_untouched_and_no_secret_is_in_what_the_run_says(pay_lab):
     run = vedrun(pay_lab, "--json")
-    assert run.returncode == 0, run.stdout + run.stderr
-    report = json.loads(run.stdout)
-    assert report["outcome"] == "no fault found", report
-    assert report["run"]["host_stats"]["lab-vps"]["changed"] == 0, report["run"]["host_stats"]
-    text = (Path(report["artifacts_dir"]) / "stdout").read_text() + run.stdout + run.stderr
-    for name, value in read_secrets(LAB / "secrets").items():
-        assert value not in text, f"the lab's {name} is in what the run said"
+    assert_untouched_and_silent(run)
 
 
 def test_a_disabled_endpoint_is_asked_about_checked_then_re_enabled_and_the_missed_payment_recorded(pay_lab):
