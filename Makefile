@@ -20,7 +20,10 @@ test:
 
 checks: lint pytest-unit api-image
 
+# vedrun's own modules compiled once, as pip compiles an installed package: an editable install
+# run with PYTHONDONTWRITEBYTECODE (set on some CI machines) would compile them on every command
 setup: system $(VENV)/.installed
+	@$(BIN)/python -m compileall -q vedrun
 
 system:
 	@bash scripts/setup-system.sh

@@ -222,3 +222,19 @@ def test_a_runbook_id_can_never_be_a_command_name(tmp_path):
     listed = CliRunner().invoke(cli, ["--project", str(REPO), "--help"]).output
     books, tools = listed.split("Runbooks:")[1].split("Commands:")
     assert "p0-service-down" in books and "incident" in tools and "p0-service-down" not in tools
+
+
+def test_the_fast_yaml_reads_what_pyyaml_reads():
+    """The catalog and every playbook, parsed by libyaml (yamltext), give what yaml.safe_load
+    gives; broken YAML raises the same yaml.YAMLError the callers catch."""
+    from vedrun import yamltext
+
+    if yaml.__with_libyaml__:
+        assert yamltext.SAFE_LOADER is yaml.CSafeLoader
+    files = [REPO / "runbooks.yml", *sorted((REPO / "playbooks").rglob("*.yml"))]
+    assert len(files) > 6
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert yamltext.safe_load(text) == yaml.safe_load(text), path
+    with pytest.raises(yaml.YAMLError):
+        yamltext.safe_load("runbooks: [unclosed")

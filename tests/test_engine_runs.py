@@ -253,6 +253,9 @@ def _ansible_children(pattern: str) -> list[str]:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_stops_ansible_cleanly(env, project, home, slow, signum):
     first = slow()
+    # while it runs, INCIDENTS.md shows its incident (rendered once ansible-playbook started)
+    running = Store(home).incidents()[0]
+    assert f"| {running['id']} | P1 |" in (home / "INCIDENTS.md").read_text()
     # while it runs, a second run on the same host is refused, naming the first
     second = vedrun("p0-fake-outage", "-i", inv(project), "-l", "prod")
     assert second.exit_code == 4, second.output
@@ -358,3 +361,23 @@ def test_inventory_changes_are_seen_at_once(env, project, home):
     from vedrun.inventory import inventory_key
 
     assert inventory_key(inventory, "prod", project / "ansible.cfg") is None
+
+
+def test_what_runs_while_ansible_starts_runs_once_and_cannot_stop_the_run(env, project, tmp_path, capfd):
+    """RunbookRunner's after_start (a run renders INCIDENTS.md there) is called once, after
+    ansible-playbook has started; if it fails, the run goes on, said on stderr."""
+    from vedrun.runner import RunbookRunner
+
+    calls = []
+
+    def after_start():
+        calls.append(subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout)
+        raise RuntimeError("a bug in after_start")
+
+    result = RunbookRunner(project=project, playbook=project / "playbooks" / "noop.yml",
+                           inventory=project / "inventory", run_dir=tmp_path / "run", ident="run",
+                           limit="prod", after_start=after_start).run()
+    assert result.status == "successful" and result.rc == 0
+    assert len(calls) == 1
+    assert "ansible-playbook" in calls[0]  # it had started
+    assert "RuntimeError('a bug in after_start')" in capfd.readouterr().err

@@ -64,6 +64,32 @@ def test_a_run_started_and_a_dead_run_reaped_re_render(log, home):
     assert record["id"] in _rendered(home)
 
 
+def test_a_run_renders_once_and_when_it_asks(log, home):
+    """A run's two opening writes render once, and only when the run asks (once
+    ansible-playbook has started) or the next write comes."""
+    with log.rendering_once(until_asked=True):
+        record = log.open_incident(severity="P1", title="slow")
+        _run(log, record["id"])
+    assert not (home / "INCIDENTS.md").exists()
+    log.render_pending()
+    assert record["id"] in _rendered(home)
+    (home / "INCIDENTS.md").unlink()
+    log.render_pending()  # nothing written since: nothing to render
+    assert not (home / "INCIDENTS.md").exists()
+
+    with log.rendering_once(until_asked=True):
+        log.add_note(record["id"], "deferred")
+    log.set_status(record["id"], "investigating")  # the next write renders
+    assert "| investigating |" in _rendered(home)
+    (home / "INCIDENTS.md").unlink()
+    log.render_pending()
+    assert not (home / "INCIDENTS.md").exists()
+
+    with log.rendering_once():  # not deferred: rendered at the block's end
+        log.add_note(record["id"], "now")
+    assert record["id"] in _rendered(home)
+
+
 def test_the_plain_store_and_reads_render_nothing(log, home):
     store = Store(home)
     store.open_incident(severity="P0", title="written without the log")

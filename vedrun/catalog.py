@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from vedrun import yamltext
 from vedrun.errors import CatalogError
 from vedrun.paths import CATALOG_FILE
 from vedrun.timeutil import parse_duration
@@ -110,7 +111,7 @@ def _required(entry: dict, key: str, where: str):
 
 def _load_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yamltext.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:
         raise CatalogError(f"Cannot read the runbook catalog {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:

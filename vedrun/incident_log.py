@@ -65,16 +65,24 @@ class IncidentLog(Store):
         return self._catalog()
 
     @contextlib.contextmanager
-    def rendering_once(self):
+    def rendering_once(self, *, until_asked: bool = False):
         """Writes inside render INCIDENTS.md once, at the end (a run opens its incident and
-        starts its run in two writes: one rendering is enough)."""
+        starts its run in two writes: one rendering is enough). With until_asked, not even
+        then: render_pending() does it, or the next write. A run asks once ansible-playbook has
+        started, which boots for most of a second while vedrun only waits: the rendering (a
+        twentieth of a second, Jinja2 with it) is then off the time the run takes."""
         self._deferred, self._pending_render = True, False
         try:
             yield self
         finally:
             self._deferred = False
-            if self._pending_render:
-                self._committed()
+            if not until_asked:
+                self.render_pending()
+
+    def render_pending(self) -> None:
+        """Render INCIDENTS.md if a write since the last rendering has not."""
+        if self._pending_render:
+            self._committed()
 
     def _committed(self) -> None:
         from vedrun.reports import INCIDENTS_FILE
@@ -82,6 +90,7 @@ class IncidentLog(Store):
         if self._deferred:
             self._pending_render = True
             return
+        self._pending_render = False
         try:
             self.render()
         except (OSError, VedrunError) as exc:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -19,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from vedrun import yamltext
 from vedrun.interrupts import Interrupts
+from vedrun.playbook_process import close_ssh_masters, closing_ended_ptys_at_once, first_call_runs
 from vedrun.scrub import Scrubber
 from vedrun.timeutil import from_iso, iso, now
 
@@ -37,7 +35,7 @@ def playbook_phases(playbook: Path, _seen: set[Path] | None = None) -> list[tupl
         return []
     seen.add(playbook)
     plays: list[tuple[str, str | None]] = []
-    for entry in yaml.safe_load(playbook.read_text(encoding="utf-8")) or []:
+    for entry in yamltext.safe_load(playbook.read_text(encoding="utf-8")) or []:
         if not isinstance(entry, dict):
             continue
         imported = entry.get("ansible.builtin.import_playbook") or entry.get("import_playbook")
@@ -282,7 +280,8 @@ class RunbookRunner:
                  ident: str, limit: str | None = None, extravars: dict | None = None,
                  check: bool = False, vault_password_file: Path | None = None,
                  scrubber: Scrubber | None = None, rotate: int = 3,
-                 on_change: Callable[[RunState], None] | None = None, host_count: int = 1):
+                 on_change: Callable[[RunState], None] | None = None, host_count: int = 1,
+                 after_start: Callable[[], None] | None = None):
         self.project = project
         self.playbook = playbook
         self.inventory = inventory
@@ -296,6 +295,7 @@ class RunbookRunner:
         self.rotate = rotate
         self.on_change = on_change
         self.forks = choose_forks(host_count)
+        self.after_start = after_start  # once, while ansible-playbook boots (vedrun only waits)
 
     @property
     def artifacts_dir(self) -> Path:
@@ -324,7 +324,7 @@ class RunbookRunner:
                                  self.artifacts_dir / "stdout", self.on_change)
         interrupts = Interrupts()
         try:
-            with interrupts:
+            with interrupts, closing_ended_ptys_at_once():
                 runner = ansible_runner.run(
                     private_data_dir=str(self.run_dir),
                     project_dir=str(self.project),
@@ -347,14 +347,14 @@ class RunbookRunner:
                     ident=self.ident,
                     quiet=True,
                     event_handler=recorder,
-                    cancel_callback=interrupts.cancel,
+                    cancel_callback=first_call_runs(self.after_start, then=interrupts.cancel),
                     rotate_artifacts=self.rotate,
                     settings={"pexpect_timeout": 0.2, "suppress_output_file": True},
                 )
         finally:
             recorder.close()
             extravars_file.unlink(missing_ok=True)
-            _close_ssh_masters(control_dir)
+            close_ssh_masters(control_dir)
             self._scrub_artifacts()
         status = str(runner.status)
         return RunResult(rc=runner.rc, status=status, state=recorder.state,
@@ -372,11 +372,3 @@ class RunbookRunner:
             except (ValueError, OSError):
                 command_file.unlink(missing_ok=True)
         self.scrubber.tree(self.artifacts_dir)
-
-
-def _close_ssh_masters(control_dir: Path) -> None:
-    """No ssh ControlPersist master outlives the run that started it."""
-    for socket in control_dir.glob("*"):
-        subprocess.run(["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "vedrun-control"],
-                       capture_output=True, timeout=10, check=False)
-    shutil.rmtree(control_dir, ignore_errors=True)

@@ -159,7 +159,7 @@ class RunbookRuns:
         if request.incident_id:
             self._require_open(request.incident_id)
         with HostLocks(self.home, plan.hosts, plan.runbook.id, request.incident_id):
-            with self.incidents.rendering_once():
+            with self.incidents.rendering_once(until_asked=True):
                 self.incidents.reap_dead_runs()
                 incident = self._incident(plan, request)
                 run_dir, evidence_dir = self.artifacts.incident_run_folders(
@@ -175,9 +175,12 @@ class RunbookRuns:
                          "vedrun_runbook": plan.runbook.as_extra_var(),
                          **host_lock_vars(self.home, plan.runbook.id, incident["id"] if incident else None)}
             scrubber = scrubber_for(request.extravars, plan.inventory, request.where.vault_password_file)
-            with watch(plan) if watch is not None else _Quiet() as view:
-                view.started(incident, run_id)
-                result = self._ansible(plan, request, variables, run_dir, scrubber, view, run_id)
+            try:
+                with watch(plan) if watch is not None else _Quiet() as view:
+                    view.started(incident, run_id)
+                    result = self._ansible(plan, request, variables, run_dir, scrubber, view, run_id)
+            finally:
+                self.incidents.render_pending()  # if ansible never started to ask for it
             scrubber.tree(evidence_dir)
             report = self._record(plan, run_id, incident, result, evidence_dir)
             self.artifacts.prune()
@@ -206,7 +209,8 @@ class RunbookRuns:
             project=self.project, playbook=plan.playbook, inventory=plan.inventory,
             run_dir=run_dir, ident="run", limit=plan.limit, extravars=variables,
             check=plan.check, vault_password_file=request.where.vault_password_file,
-            scrubber=scrubber, on_change=view.update, host_count=len(plan.hosts))
+            scrubber=scrubber, on_change=view.update, host_count=len(plan.hosts),
+            after_start=self.incidents.render_pending)
         try:
             return runner.run()
         except KeyboardInterrupt:

@@ -77,11 +77,17 @@ ACTIONS = ("oom", "die", "kill", "start")
 KERNEL_OOM = re.compile(r"Memory cgroup out of memory|Out of memory: Kill|oom-kill:")
 
 
+# `docker events` with --until in the future streams until then: a whole second was waited for
+# on every probe when --until was the next whole second. The daemon writes a death's event a few
+# milliseconds after the process ended, so a quarter of a second past `until` is waited for.
+EVENTS_MARGIN_SECONDS = 0.25
+
+
 def events(name, since, until):
     """Docker's container events of the window, without attributes but the exit code and signal
     (an event's attributes carry the container's labels, which may hold secrets)."""
     rc, out, err = docker_cli.run(
-        ["events", "--since", str(int(since)), "--until", str(int(until) + 1),
+        ["events", "--since", f"{since:.3f}", "--until", f"{until + EVENTS_MARGIN_SECONDS:.3f}",
          "--filter", f"container={name}", "--filter", "type=container", "--format", "{{json .}}"],
         timeout=30)
     if rc != 0:
