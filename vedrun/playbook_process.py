@@ -43,12 +43,13 @@ def first_call_runs(after_start: Callable[[], None] | None, *,
     output or waited pexpect_timeout for it, the first time right after the process started,
     which then boots for most of a second while vedrun only waits. Nothing may raise out of
     it: ansible-runner would stop reading and leave ansible-playbook running."""
-    pending = [after_start] if after_start else []
 
     def callback() -> bool:
-        while pending:
+        nonlocal after_start
+        if after_start is not None:
+            call, after_start = after_start, None
             try:
-                pending.pop()()
+                call()
             except Exception as exc:
                 sys.stderr.write(f"vedrun: WARNING: what vedrun does while ansible-playbook "
                                  f"starts failed ({exc!r}); the run goes on and is recorded\n")
