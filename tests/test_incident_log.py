@@ -120,3 +120,19 @@ def test_incident_list_stays_fast_and_never_loads_jinja2(env, home):
                           text=True, check=False, env={**env, "PATH": str(VENV_BIN)})
     assert done.returncode == 0, done.stderr
     assert "x" in done.stdout and not (home / "INCIDENTS.md").exists()
+
+
+def test_a_runs_deferred_opening_writes_do_not_load_jinja2(project, home, env):
+    """What a run does before ansible-playbook starts is on the run's time: its opening
+    writes, deferred, must not import Jinja2 (a thirtieth of a second); the rendering does."""
+    code = ("import sys; from pathlib import Path; from vedrun.engine import Engine\n"
+            "log = Engine(Path(sys.argv[1]), Path(sys.argv[2])).incidents\n"
+            "with log.rendering_once(until_asked=True):\n"
+            "    log.open_incident(severity='P1', title='slow')\n"
+            "assert 'jinja2' not in sys.modules, 'jinja2 imported before the run asked'\n"
+            "log.render_pending()\n"
+            "assert 'jinja2' in sys.modules\n")
+    done = subprocess.run([str(VENV_BIN / "python"), "-c", code, str(project), str(home)], cwd=REPO,
+                          capture_output=True, text=True, check=False, env={**env, "PATH": str(VENV_BIN)})
+    assert done.returncode == 0, done.stderr
+    assert "| slow |" in _rendered(home)

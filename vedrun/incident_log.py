@@ -24,6 +24,7 @@ from vedrun import mttr
 from vedrun.catalog import Catalog
 from vedrun.errors import VedrunError
 from vedrun.journal import apply_in_memory, memory_copy, with_journal_ids
+from vedrun.paths import INCIDENTS_FILE
 from vedrun.store import Store, StoreUnwritable
 from vedrun.store_schema import RUN_BUSY_TIMEOUT_SECONDS, apply_migrations
 
@@ -85,8 +86,6 @@ class IncidentLog(Store):
             self._committed()
 
     def _committed(self) -> None:
-        from vedrun.reports import INCIDENTS_FILE
-
         if self._deferred:
             self._pending_render = True
             return

@@ -8,6 +8,7 @@ from pathlib import Path
 from vedrun.errors import ProjectNotFound
 
 CATALOG_FILE = "runbooks.yml"
+INCIDENTS_FILE = "INCIDENTS.md"  # in vedrun's home, rendered by vedrun.reports
 PROJECT_ENV = "VEDRUN_PROJECT"
 HOME_ENV = "VEDRUN_HOME"
 

@@ -21,10 +21,10 @@ from vedrun.catalog import Catalog
 from vedrun.escaping import md_cell, md_line, md_text
 from vedrun.files import atomic_write, open_private
 from vedrun.metrics import compute
+from vedrun.paths import INCIDENTS_FILE
 from vedrun.store import Store
 from vedrun.timeutil import human, iso, now
 
-INCIDENTS_FILE = "INCIDENTS.md"
 METRICS_WINDOW = timedelta(days=30)
 
 
