@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import threading
@@ -344,6 +345,30 @@ def test_artifacts_are_rotated(env, project, home, monkeypatch):
     oldest = Store(home).incidents()[-1]["id"]
     assert oldest in shown
     assert "(rotated away)" in vedrun("incident", "show", oldest).output
+
+
+def test_rotation_passes_over_a_folder_removed_meanwhile(home, monkeypatch):
+    """Two runs rotate at once: a folder this walk found may be gone a moment later, removed
+    by the other run. Staged: the walk's generator removes a folder once it has been found."""
+    from vedrun.artifacts import Artifacts
+
+    folders = []
+    for n in range(3):
+        folder = home / "incidents" / f"INC-{n}" / "runs" / "r" / "artifacts"
+        folder.mkdir(parents=True)
+        os.utime(folder, (1000 + n, 1000 + n))
+        folders.append(folder)
+    real_glob = Path.glob
+
+    def glob_racing_another_rotation(self, pattern):
+        for found in real_glob(self, pattern):
+            yield found
+            if found == folders[0]:
+                shutil.rmtree(found)  # the other run's rotation
+
+    monkeypatch.setattr(Path, "glob", glob_racing_another_rotation)
+    assert Artifacts(home).prune(keep=1) == 2
+    assert [f.is_dir() for f in folders] == [False, False, True]  # the newest stays
 
 
 def test_inventory_changes_are_seen_at_once(env, project, home):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from pathlib import Path
 
 from vedrun.files import private_dir
@@ -49,8 +50,15 @@ class Artifacts:
         """Rotation: keep the ansible artifacts of the newest `keep` runs; records stay."""
         keep = keep if keep is not None else int(os.environ.get(KEEP_ARTIFACTS_ENV,
                                                                 DEFAULT_KEEP_ARTIFACTS))
-        folders = [p for pattern in _PATTERNS for p in self.home.glob(pattern) if p.is_dir()]
-        folders.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-        for folder in folders[keep:]:
+        dated = []
+        for folder in (p for pattern in _PATTERNS for p in self.home.glob(pattern)):
+            try:
+                info = folder.stat()
+            except OSError:  # removed meanwhile, by another run's rotation
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                dated.append((info.st_mtime, folder))
+        dated.sort(reverse=True)
+        for _, folder in dated[keep:]:
             shutil.rmtree(folder, ignore_errors=True)
-        return max(0, len(folders) - keep)
+        return max(0, len(dated) - keep)

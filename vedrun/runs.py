@@ -183,8 +183,14 @@ class RunbookRuns:
                 self.incidents.render_pending()  # if ansible never started to ask for it
             scrubber.tree(evidence_dir)
             report = self._record(plan, run_id, incident, result, evidence_dir)
-            self.artifacts.prune()
         return report
+
+    def _while_ansible_boots(self) -> None:
+        """What a run does once ansible-playbook has started, which boots for most of a second
+        while vedrun waits: render the opening INCIDENTS.md, rotate old artifacts (a walk of
+        every run folder kept: it grows with the home)."""
+        self.incidents.render_pending()
+        self.artifacts.prune()
 
     def _require_open(self, incident_id: str) -> None:
         if self.incidents.incident(incident_id)["status"] == "resolved":
@@ -210,7 +216,7 @@ class RunbookRuns:
             run_dir=run_dir, ident="run", limit=plan.limit, extravars=variables,
             check=plan.check, vault_password_file=request.where.vault_password_file,
             scrubber=scrubber, on_change=view.update, host_count=len(plan.hosts),
-            after_start=self.incidents.render_pending)
+            after_start=self._while_ansible_boots)
         try:
             return runner.run()
         except KeyboardInterrupt:
