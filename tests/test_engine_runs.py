@@ -347,6 +347,46 @@ def test_artifacts_are_rotated(env, project, home, monkeypatch):
     assert "(rotated away)" in vedrun("incident", "show", oldest).output
 
 
+def test_rotation_while_a_run_goes_spares_its_own_folder(env, project, home, monkeypatch):
+    """Rotation runs while ansible-playbook boots: even keeping none, the running run's
+    artifacts stay whole (the next run removes them)."""
+    monkeypatch.setenv("VEDRUN_KEEP_ARTIFACTS", "0")
+    assert vedrun("p1-noop", "-i", inv(project), "-l", "prod").exit_code == 0
+    first = list(home.glob("incidents/*/runs/*/artifacts"))
+    assert len(first) == 1 and list(first[0].glob("run/job_events/*.json"))
+    kept = {path.name for path in (first[0] / "run").iterdir()}
+    assert {"command", "stdout", "rc", "status", "job_events"} <= kept, kept  # written from the start
+    assert (first[0] / "run" / "rc").read_text() == "0"
+    assert vedrun("p1-noop", "-i", inv(project), "-l", "prod").exit_code == 0
+    second = list(home.glob("incidents/*/runs/*/artifacts"))
+    assert len(second) == 1 and second != first
+
+
+def test_a_bad_rotation_setting_is_said_before_anything_runs(env, project, home, monkeypatch):
+    monkeypatch.setenv("VEDRUN_KEEP_ARTIFACTS", "lots")
+    result = vedrun("p1-noop", "-i", inv(project), "-l", "prod")
+    assert result.exit_code == 2, result.output
+    assert "VEDRUN_KEEP_ARTIFACTS='lots' is not a number of runs" in result.output
+    assert not (home / "incidents.db").exists() or Store(home).incidents() == []
+
+
+@pytest.mark.parametrize(("given", "keep"), [(None, 200), ("", 200), ("0", 0), ("12", 12),
+                                             ("-1", None), ("all", None), ("1.5", None)])
+def test_the_rotation_setting(monkeypatch, given, keep):
+    from vedrun.artifacts import keep_from_env
+    from vedrun.errors import UsageError
+
+    if given is None:
+        monkeypatch.delenv("VEDRUN_KEEP_ARTIFACTS", raising=False)
+    else:
+        monkeypatch.setenv("VEDRUN_KEEP_ARTIFACTS", given)
+    if keep is None:
+        with pytest.raises(UsageError, match="set it to 0 or more"):
+            keep_from_env()
+    else:
+        assert keep_from_env() == keep
+
+
 def test_rotation_passes_over_a_folder_removed_meanwhile(home, monkeypatch):
     """Two runs rotate at once: a folder this walk found may be gone a moment later, removed
     by the other run. Staged: the walk's generator removes a folder once it has been found."""

@@ -10,6 +10,7 @@ import shutil
 import stat
 from pathlib import Path
 
+from vedrun.errors import UsageError
 from vedrun.files import private_dir
 from vedrun.timeutil import iso, now
 
@@ -46,19 +47,38 @@ class Artifacts:
         base, name = private_dir(self.home / "incidents") / incident_id, run_name()
         return private_dir(base / "runs") / name, private_dir(base / "evidence") / name
 
-    def prune(self, keep: int | None = None) -> int:
-        """Rotation: keep the ansible artifacts of the newest `keep` runs; records stay."""
-        keep = keep if keep is not None else int(os.environ.get(KEEP_ARTIFACTS_ENV,
-                                                                DEFAULT_KEEP_ARTIFACTS))
+    def prune(self, keep: int | None = None, *, running: Path | None = None) -> int:
+        """Rotation: keep the ansible artifacts of the newest `keep` runs; records stay.
+        `running`: the artifacts folder of a run still going, which counts as one of the kept
+        and is never removed (with a keep of 0 the next run removes it)."""
+        keep = keep if keep is not None else keep_from_env()
         dated = []
         for folder in (p for pattern in _PATTERNS for p in self.home.glob(pattern)):
             try:
                 info = folder.stat()
             except OSError:  # removed meanwhile, by another run's rotation
                 continue
-            if stat.S_ISDIR(info.st_mode):
+            if stat.S_ISDIR(info.st_mode) and folder != running:
                 dated.append((info.st_mtime, folder))
         dated.sort(reverse=True)
+        if running is not None:
+            keep = max(0, keep - 1)
         for _, folder in dated[keep:]:
             shutil.rmtree(folder, ignore_errors=True)
         return max(0, len(dated) - keep)
+
+
+def keep_from_env() -> int:
+    """How many runs' artifacts are kept: $VEDRUN_KEEP_ARTIFACTS, else 200."""
+    given = os.environ.get(KEEP_ARTIFACTS_ENV)
+    if given is None or not given.strip():
+        return DEFAULT_KEEP_ARTIFACTS
+    try:
+        keep = int(given)
+    except ValueError:
+        keep = -1
+    if keep < 0:
+        raise UsageError(f"{KEEP_ARTIFACTS_ENV}={given!r} is not a number of runs: set it to 0 or "
+                         f"more (how many runs keep their ansible artifacts; default "
+                         f"{DEFAULT_KEEP_ARTIFACTS}), or unset it. Nothing was rotated.")
+    return keep

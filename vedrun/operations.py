@@ -11,7 +11,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vedrun.artifacts import Artifacts
+from vedrun.artifacts import Artifacts, keep_from_env
 from vedrun.errors import Exit, OperationFailed, VedrunError
 from vedrun.files import private_dir, tighten_tree
 from vedrun.incident_log import IncidentLog
@@ -131,6 +131,7 @@ class Operations:
         """Run playbooks/<playbook>.yml, its folder under <home>/<kind>/. It holds the lock of
         each target host (or `lock`: names and holder) unless it is read-only. Returns the
         result and the hosts it targeted. `held`: the caller holds the hosts' locks already."""
+        keep = keep_from_env()  # a bad setting is said before anything runs
         inventory = self.inventories.resolve(where.inventory)
         hosts = self.inventories.hosts(inventory, where.limit)[0] if lock is None else lock[0]
         variables = dict(extravars or {})
@@ -147,7 +148,7 @@ class Operations:
             self.home, hosts, playbook if lock is None else lock[1], None)
         with locks:
             result = runner.run()
-        self.artifacts.prune()
+        self.artifacts.prune(keep)
         return result, hosts
 
     def health(self, where: Where, *, extravars: dict | None = None,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vedrun import mttr
-from vedrun.artifacts import Artifacts
+from vedrun.artifacts import Artifacts, keep_from_env
 from vedrun.catalog import Catalog, EscalationLevel, Runbook
 from vedrun.errors import UsageError, VedrunError
 from vedrun.incident_log import IncidentLog
@@ -155,6 +155,7 @@ class RunbookRuns:
     def execute(self, plan: Plan, request: RunRequest,
                 watch: Callable[[Plan], Any] | None = None) -> RunReport:
         """One run of the plan's playbook, recorded; the hosts are locked for its duration."""
+        keep = keep_from_env()  # a bad setting is said before anything runs
         self.incidents.journal_when_unwritable()  # an unwritable store must not stop a runbook
         if request.incident_id:
             self._require_open(request.incident_id)
@@ -178,19 +179,20 @@ class RunbookRuns:
             try:
                 with watch(plan) if watch is not None else _Quiet() as view:
                     view.started(incident, run_id)
-                    result = self._ansible(plan, request, variables, run_dir, scrubber, view, run_id)
+                    result = self._ansible(plan, request, variables, run_dir, scrubber, view, run_id,
+                                           lambda: self._while_ansible_boots(run_dir, keep))
             finally:
                 self.incidents.render_pending()  # if ansible never started to ask for it
             scrubber.tree(evidence_dir)
             report = self._record(plan, run_id, incident, result, evidence_dir)
         return report
 
-    def _while_ansible_boots(self) -> None:
+    def _while_ansible_boots(self, run_dir: Path, keep: int) -> None:
         """What a run does once ansible-playbook has started, which boots for most of a second
         while vedrun waits: render the opening INCIDENTS.md, rotate old artifacts (a walk of
-        every run folder kept: it grows with the home)."""
+        every run folder kept: it grows with the home; this run's own folder stays)."""
         self.incidents.render_pending()
-        self.artifacts.prune()
+        self.artifacts.prune(keep, running=run_dir / "artifacts")
 
     def _require_open(self, incident_id: str) -> None:
         if self.incidents.incident(incident_id)["status"] == "resolved":
@@ -210,13 +212,13 @@ class RunbookRuns:
             started_at=request.started_at)
 
     def _ansible(self, plan: Plan, request: RunRequest, variables: dict, run_dir: Path,
-                 scrubber: Scrubber, view, run_id: int) -> RunResult:
+                 scrubber: Scrubber, view, run_id: int, after_start: Callable[[], None]) -> RunResult:
         runner = RunbookRunner(
             project=self.project, playbook=plan.playbook, inventory=plan.inventory,
             run_dir=run_dir, ident="run", limit=plan.limit, extravars=variables,
             check=plan.check, vault_password_file=request.where.vault_password_file,
             scrubber=scrubber, on_change=view.update, host_count=len(plan.hosts),
-            after_start=self._while_ansible_boots)
+            after_start=after_start)
         try:
             return runner.run()
         except KeyboardInterrupt:
