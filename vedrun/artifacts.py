@@ -47,11 +47,11 @@ class Artifacts:
         base, name = private_dir(self.home / "incidents") / incident_id, run_name()
         return private_dir(base / "runs") / name, private_dir(base / "evidence") / name
 
-    def prune(self, keep: int | None = None, *, running: Path | None = None) -> int:
-        """Rotation: keep the ansible artifacts of the newest `keep` runs; records stay.
-        `running`: the artifacts folder of a run still going, which counts as one of the kept
-        and is never removed (with a keep of 0 the next run removes it)."""
-        keep = keep if keep is not None else keep_from_env()
+    def prune(self, keep: int, *, running: Path | None = None) -> int:
+        """Rotation: keep the ansible artifacts of the newest `keep` runs (keep_from_env(),
+        read before the run); records stay. `running`: the artifacts folder of a run still
+        going, which counts as one of the kept and is never removed (with a keep of 0 the next
+        run removes it)."""
         dated = []
         for folder in (p for pattern in _PATTERNS for p in self.home.glob(pattern)):
             try:
@@ -80,5 +80,5 @@ def keep_from_env() -> int:
     if keep < 0:
         raise UsageError(f"{KEEP_ARTIFACTS_ENV}={given!r} is not a number of runs: set it to 0 or "
                          f"more (how many runs keep their ansible artifacts; default "
-                         f"{DEFAULT_KEEP_ARTIFACTS}), or unset it. Nothing was rotated.")
+                         f"{DEFAULT_KEEP_ARTIFACTS}), or unset it. Nothing was run.")
     return keep
