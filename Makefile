@@ -8,7 +8,7 @@ export ANSIBLE_NOCOLOR := 1
 # records made by the test targets stay in the checkout, never in a user's ~/.local/share/vedrun
 TEST_HOME := VEDRUN_HOME=$(CURDIR)/.cache/test-home
 
-.PHONY: test demo setup system checks lint syntax pytest pytest-unit pytest-lab api-image drills lab-down bench bench-drills clean
+.PHONY: test demo setup system checks lint syntax pytest pytest-unit pytest-lab api-image drills lab-down bench bench-drills bench-healthy clean
 
 # the lab tests end with the lab down; the drills bring it up again and leave it down. The time of
 # each stage (and of each drill) is printed at the end, pass or fail. The checks that need no lab
@@ -76,6 +76,9 @@ bench: setup
 
 bench-drills: setup
 	$(BIN)/python bench/drills.py
+
+bench-healthy: setup
+	$(BIN)/python bench/healthy.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
