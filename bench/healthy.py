@@ -2,6 +2,9 @@
 that finds no fault (changed=0), median of N runs, where its time goes and how many tasks the
 host ran. Goal (issue 15): 3 s or less per runbook. Run: `make bench-healthy` (BENCH_HEALTHY=N,
 default 5), or `python bench/healthy.py RUNBOOK...`; the lab comes up first if it is not up.
+`python bench/healthy.py --against REV RUNBOOK...` measures a change instead: the vedrun of a
+git worktree of REV and this one, in pairs, printed (not published) with the median of the
+pairs' differences.
 
 The runs alternate between the runbooks (one run of each, N rounds), so a drift of the
 machine's speed over minutes falls on all of them alike.
@@ -13,6 +16,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,11 +40,19 @@ def epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-def healthy_run(env: dict, runbook: str) -> dict[str, float]:
+def healthy_run(env: dict, runbook: str, tree: Path | None = None) -> dict[str, float]:
     """One run on the healthy lab: wall time, time to the detect phase, the detect phase, the
-    rest (the other phases, skipped on a healthy stack, and the run's end) and the host's tasks."""
+    rest (the other phases, skipped on a healthy stack, and the run's end) and the host's tasks.
+    With `tree`, the vedrun of that checkout (its code, playbooks and roles) with this tree's lab
+    inventory (it names the lab's SSH host keys, which `lab up` wrote here)."""
     began, started = time.time(), time.perf_counter()
-    out = vedrun(env, runbook, "-i", "inventory/lab", "--yes", "--json")
+    if tree is None:
+        out = vedrun(env, runbook, "-i", "inventory/lab", "--yes", "--json")
+    else:
+        out = subprocess.run([sys.executable, "-c", "from vedrun.cli import main; main()", "--project",
+                              str(tree), runbook, "-i", str(REPO / "inventory" / "lab"), "--yes", "--json"],
+                             cwd=tree, env={**env, "PYTHONPATH": str(tree)}, capture_output=True,
+                             text=True, check=False)
     wall = time.perf_counter() - started
     assert out.returncode == 0, out.stdout + out.stderr
     result = json.loads(out.stdout)
@@ -104,11 +116,36 @@ def table(runs: dict[str, list[dict[str, float]]]) -> str:
     return "\n".join(lines)
 
 
+def against(env: dict, rev: str, runbooks: list[str]) -> None:
+    """This vedrun against the one of `rev`, RUNS pairs per runbook, each pair run back to back."""
+    work = Path(tempfile.mkdtemp(prefix="vedrun-bench-against-"))
+    before = work / "before"
+    subprocess.run(["git", "worktree", "add", "--detach", str(before), rev], cwd=REPO, check=True,
+                   capture_output=True)
+    try:
+        print(f"| runbook | {rev} | this tree | median of the pairs' differences |\n|---|---|---|---|")
+        for runbook in runbooks:
+            pairs = []
+            healthy_run(env, runbook, before), healthy_run(env, runbook, REPO)  # not counted
+            for _ in range(RUNS):
+                pairs.append((healthy_run(env, runbook, before)["wall"],
+                              healthy_run(env, runbook, REPO)["wall"]))
+            old, new = zip(*pairs, strict=True)
+            print(f"| {runbook} | {statistics.median(old):.2f} s | {statistics.median(new):.2f} s | "
+                  f"{statistics.median(b - a for a, b in pairs):+.2f} s |", flush=True)
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=REPO, check=False,
+                       capture_output=True)
+
+
 def main() -> None:
     env = {**os.environ, "VEDRUN_HOME": tempfile.mkdtemp(prefix="vedrun-bench-healthy-"),
            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     env.pop("VEDRUN_PROJECT", None)
     assert vedrun(env, "lab", "up").returncode == 0, "the lab did not come up"
+    if sys.argv[1:2] == ["--against"]:
+        against(env, sys.argv[2], sys.argv[3:] or list(SECTIONS))
+        return
     runbooks = sys.argv[1:] or list(SECTIONS)
     runs: dict[str, list[dict[str, float]]] = {runbook: [] for runbook in runbooks}
     for runbook in runbooks:  # one run each first, not counted: caches, the SSH master
