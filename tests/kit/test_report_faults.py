@@ -27,6 +27,8 @@ def test_a_list_of_names_is_published(faults, handoffs):
     (["disk"], [{"fault": "port"}], "['port']"),  # a hand-off of a fault not found
     (["disk"], ["disk"], "['disk']"),  # a hand-off that is no {fault, detail}
     (["disk"], "disk", "'disk'"),
+    (["disk"], [{"fault": ["disk"]}], "[['disk']]"),  # a fault that is no name (unhashable)
+    (["disk"], [{"fault": {"name": "disk"}}], "[{'name': 'disk'}]"),
 ])
 def test_anything_else_is_refused_naming_the_variables_and_what_came(faults, handoffs, shown):
     problem = input_problem(faults, handoffs)

@@ -46,12 +46,11 @@ def _is_list(value) -> bool:
 def input_problem(faults, handoffs) -> str | None:
     """Why these cannot be published, or None. `-e` passes strings, and a string is iterable: a
     fault named "d", "i", "s", "k" from "disk" must never reach an incident record."""
-    bad = not _is_list(faults) or not all(isinstance(f, str) and f for f in faults)
-    named = set(faults) if not bad else set()
-    if not bad:
-        bad = not _is_list(handoffs) or not all(
-            isinstance(h, Mapping) and h.get("fault") in named for h in handoffs)
-    if not bad:
+    # membership in the list, not a set: a hand-off's fault may be any value (a list, a dict)
+    # and must be refused like any other, not raise TypeError
+    if (_is_list(faults) and all(isinstance(f, str) and f for f in faults)
+            and _is_list(handoffs)
+            and all(isinstance(h, Mapping) and h.get("fault") in faults for h in handoffs)):
         return None
     handed = [h.get("fault") if isinstance(h, Mapping) else h for h in handoffs] \
         if _is_list(handoffs) else handoffs
