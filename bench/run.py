@@ -6,7 +6,10 @@
    localhost) through plain `ansible-playbook` and through `vedrun`, which also opens and
    closes an incident, keeps artifacts and renders INCIDENTS.md. Goal: ratio under 1.05 (issue 15).
    A third run of each round, plain ansible-playbook with ansible-runner's event callback, shows
-   how much of the ratio ansible-runner's callback takes inside ansible-playbook.
+   how much of the ratio ansible-runner's callback takes inside ansible-playbook; a fourth, the
+   floor (bench/runner_floor.py: a Click command that only runs the playbook through
+   ansible-runner, as fast as vedrun's runs are set up), shows what the architecture's parts cost
+   before vedrun does anything of its own.
 """
 
 from __future__ import annotations
@@ -89,15 +92,19 @@ def main() -> None:
                      "-e", f"test_probes={probes}"]
         vedrun_cmd = [vedrun, "p1-noop", "-i", inventory, "-l", "prod",
                       "-e", f"test_probes={probes}"]
+        floor_cmd = [str(BIN / "python"), str(REPO / "bench" / "runner_floor.py"), "-i", inventory,
+                     "-l", "prod", "-e", f"test_probes={probes}", playbook]
         wall(plain_cmd, plain_env)
         wall(plain_cmd, callback_env(plain_env, work))
+        wall(floor_cmd, env)
         wall(vedrun_cmd, env)
-        plain, callback, wrapped = [], [], []
+        plain, callback, floor, wrapped = [], [], [], []
         for _ in range(OVERHEAD_RUNS):  # interleaved, so that drift hits all alike
             plain.append(wall(plain_cmd, plain_env))
             callback.append(wall(plain_cmd, callback_env(plain_env, work)))
+            floor.append(wall(floor_cmd, env))
             wrapped.append(wall(vedrun_cmd, env))
-        overhead[probes] = (plain, callback, wrapped)
+        overhead[probes] = (plain, callback, floor, wrapped)
 
     lines = [
         "## vedrun start-up and overhead",
@@ -126,23 +133,28 @@ def main() -> None:
         "healthy-system runbook run: probes only). vedrun's run also parses the inventory, opens",
         "the incident, locks the host, keeps scrubbed artifacts and renders INCIDENTS.md.",
         "",
-        "| probes | `ansible-playbook` | `vedrun p1-noop` | added | ratio | goal met | callback |",
-        "|---|---|---|---|---|---|---|",
+        "| probes | `ansible-playbook` | `vedrun p1-noop` | added | ratio | goal met | callback | floor |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for probes, (plain, callback, wrapped) in overhead.items():
+    for probes, (plain, callback, floor, wrapped) in overhead.items():
         ratio, ratios, added = paired(plain, wrapped)
         callback_ratio = paired(plain, callback)[0]
+        floor_ratio, _, floor_added = paired(plain, floor)
         lines.append(
             f"| {probes} | {statistics.median(plain):.2f} s ({min(plain):.2f} - {max(plain):.2f}) "
             f"| {statistics.median(wrapped):.2f} s ({min(wrapped):.2f} - {max(wrapped):.2f}) "
             f"| {added:+.2f} s | {ratio:.3f} ({min(ratios):.3f} - {max(ratios):.3f}) "
-            f"| {'yes' if ratio < 1.05 else 'NO'} | {callback_ratio:.3f} |")
+            f"| {'yes' if ratio < 1.05 else 'NO'} | {callback_ratio:.3f} "
+            f"| {floor_ratio:.3f} ({floor_added:+.2f} s) |")
     lines += [
         "",
         "added, ratio: medians over the runs' pairs (a vedrun run and the plain run before it).",
         "callback: plain `ansible-playbook` with ansible-runner's event callback (`awx_display`,",
         "set up as ansible-runner sets it), over plain: the part of the ratio that is",
-        "ansible-runner's, spent inside ansible-playbook.",
+        "ansible-runner's, spent inside ansible-playbook. floor: `bench/runner_floor.py`, a",
+        "Click command that only runs the playbook through ansible-runner (set up as vedrun's",
+        "runs are, nothing else), over plain: what the contract's parts cost (the interpreter,",
+        "Click, ansible-runner and its callback) before vedrun does any work of its own.",
         "",
     ]
     publish("engine", "\n".join(lines))
