@@ -73,6 +73,7 @@ demo: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/heap.py
 
 bench-drills: setup
 	$(BIN)/python bench/drills.py

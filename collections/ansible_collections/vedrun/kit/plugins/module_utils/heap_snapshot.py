@@ -47,8 +47,17 @@ def _meta(handle):
     return fields, meta["node_types"][0], head[end:]
 
 
-def _nodes(handle, buffer, width):
-    """Each node's fields, in order, as lists of ints; leaves the handle after the array."""
+def _numbers(text):
+    """The integers of a run of "1,2,\n3," (a trailing comma allowed), parsed by the json module
+    in C: a snapshot holds millions of them, and int() one at a time took most of a read."""
+    text = text.strip().rstrip(b",")
+    return json.loads(b"[" + text + b"]") if text else []
+
+
+def _rows(handle, buffer, width):
+    """The array after the buffer's next "[", in flat lists of whole rows of `width` integers (a
+    row's fields are list[i:i + width], or read a field of every row with list[field::width]);
+    leaves the handle just after the array."""
     buffer = _read_until(handle, buffer, b"[")
     values, tail = [], b""
     while True:
@@ -57,17 +66,19 @@ def _nodes(handle, buffer, width):
         # a number cut by the chunk's end is finished with the next chunk
         cut = text.rfind(b",") + 1 if closing < 0 else len(text)
         text, tail = text[:cut], text[cut:]
-        values += [int(item) for item in text.split(b",") if item.strip()]
+        values += _numbers(text)
         whole = len(values) - len(values) % width
-        for start in range(0, whole, width):
-            yield values[start:start + width]
+        if whole:
+            yield values[:whole]
         values = values[whole:]
         if closing >= 0:
+            if values:
+                raise SnapshotError(f"an array's length is not a multiple of its {width} fields")
             handle.seek(handle.tell() - (len(buffer) - closing - 1))
             return
         buffer = handle.read(CHUNK)
         if not buffer:
-            raise SnapshotError("the nodes array is not closed")
+            raise SnapshotError("the nodes or edges array is not closed")
 
 
 def _strings(handle, wanted):
@@ -75,7 +86,8 @@ def _strings(handle, wanted):
     buffer = _read_until(handle, handle.read(CHUNK), b'"strings":[')
     decoder, found, index, at = json.JSONDecoder(), {}, 0, 0
     text = buffer.decode("utf-8", "surrogatepass")
-    while index <= max(wanted, default=-1):
+    last = max(wanted, default=-1)  # once: asked at every string, it made a read quadratic
+    while index <= last:
         while at < len(text) and text[at] in " ,\n\r\t":
             at += 1
         try:
@@ -101,15 +113,24 @@ def summarize(path):
             at_type, at_name, at_size = (fields.index(f) for f in ("type", "name", "self_size"))
         except ValueError as exc:
             raise SnapshotError(f"the snapshot's node fields lack {exc}") from None
+        width = len(fields)
+        kind_of = [*types, "?"]  # a type index past the table reads "?"
         counted = {}
         nodes = total = 0
-        for row in _nodes(handle, _read_until(handle, rest, b'"nodes":'), len(fields)):
-            kind = types[row[at_type]] if row[at_type] < len(types) else "?"
-            key = (kind, -1 if kind in CONTENT_TYPES else row[at_name])
-            entry = counted.setdefault(key, [0, 0])
-            entry[0] += 1
-            entry[1] += row[at_size]
-            nodes, total = nodes + 1, total + row[at_size]
+        for flat in _rows(handle, _read_until(handle, rest, b'"nodes":'), width):
+            # the slices are as long as each other: flat holds whole rows
+            for type_at, name, size in zip(flat[at_type::width], flat[at_name::width],  # noqa: B905 - VPS Python 3.8
+                                           flat[at_size::width]):
+                kind = kind_of[min(type_at, len(types))]
+                key = (kind, -1 if kind in CONTENT_TYPES else name)
+                entry = counted.get(key)
+                if entry is None:
+                    counted[key] = [1, size]
+                else:
+                    entry[0] += 1
+                    entry[1] += size
+                total += size
+            nodes += len(flat) // width
         names = _strings(handle, {name for _, name in counted if name >= 0})
     kinds = {}
     for (kind, name), (count, size) in counted.items():
@@ -127,22 +148,25 @@ def redact(path, out_path):
     leak is read from; a secret held in memory does not leave the host. Returns the count."""
     with open(path, "rb") as handle:
         fields, types, rest = _meta(handle)
-        at_type, at_name = fields.index("type"), fields.index("name")
+        at_type, at_name, width = fields.index("type"), fields.index("name"), len(fields)
+        values = {i for i, kind in enumerate(types) if kind in CONTENT_TYPES}
         blank, names = set(), set()
-        for row in _nodes(handle, _read_until(handle, rest, b'"nodes":'), len(fields)):
-            is_value = row[at_type] < len(types) and types[row[at_type]] in CONTENT_TYPES
-            (blank if is_value else names).add(row[at_name])
+        for flat in _rows(handle, _read_until(handle, rest, b'"nodes":'), width):
+            for type_at, name in zip(flat[at_type::width], flat[at_name::width]):  # noqa: B905 - Python 3.8
+                (blank if type_at in values else names).add(name)
         # the table is deduplicated: a string that is also an object's or a property's name stays
         handle.seek(0)
         head = handle.read(CHUNK)
         meta = json.loads(head[len(b'{"snapshot":'):head.find(b'"nodes"')].rstrip(b", \n"))["meta"]
         edge_fields, edge_types = meta["edge_fields"], meta["edge_types"][0]
         at_edge_type, at_edge_name = edge_fields.index("type"), edge_fields.index("name_or_index")
-        for row in _nodes(handle, _read_until(handle, head, b'"edges":'), len(edge_fields)):
-            kind = edge_types[row[at_edge_type]] if row[at_edge_type] < len(edge_types) else "?"
-            named = kind not in ("element", "hidden", "?")
-            if named:
-                names.add(row[at_edge_name])
+        edge_width = len(edge_fields)
+        # an element's or a hidden edge's name_or_index is an index, not a string's
+        named = {i for i, kind in enumerate(edge_types) if kind not in ("element", "hidden")}
+        for flat in _rows(handle, _read_until(handle, head, b'"edges":'), edge_width):
+            names.update(name for edge_type, name in zip(flat[at_edge_type::edge_width],  # noqa: B905 - 3.8
+                                                         flat[at_edge_name::edge_width])
+                         if edge_type in named)
         blank -= names
     marker = b'"strings":['
     with open(path, "rb") as source, open(out_path, "wb") as out:
